@@ -1,0 +1,1 @@
+"""HAL implementations (backends), chosen by name through :mod:`backends.registry`."""
