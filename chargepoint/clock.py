@@ -84,8 +84,8 @@ class Clock:
     def call_at(self, monotonic_deadline: float, callback: Callable[..., Any], *args: Any) -> asyncio.TimerHandle:
         return asyncio.get_running_loop().call_at(monotonic_deadline, callback, *args)
 
-    async def wait_for(self, aw: Awaitable[T], timeout: float | None) -> T:
-        return await asyncio.wait_for(aw, timeout)
+    async def wait_for(self, aw: Awaitable[T], seconds: float | None) -> T:
+        return await asyncio.wait_for(aw, seconds)
 
     def seconds_until_wall(self, when: datetime) -> float:
         return (when - self.now()).total_seconds()

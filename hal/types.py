@@ -95,7 +95,10 @@ class TemperatureReading:
 
 @dataclass(frozen=True, slots=True)
 class MeterReading:
-    """A reading of the connector's power meter.  Currents are signed (import positive)."""
+    """A reading of a power meter.  Currents are signed (import positive).
+
+    ``connector`` 0 is the mains (grid connection) meter; 1..n the EV meter of that connector.
+    """
 
     connector: int
     voltage_v: tuple[float, float, float]
@@ -189,6 +192,16 @@ class SetLock:
 
 
 @dataclass(frozen=True, slots=True)
+class SetAuthorization:
+    """Charging permitted on this connector (the access bit).  Boards whose state machine the
+    controller runs ignore it; boards that own their state machine (SmartEVSE v4) must not start
+    energy without it."""
+
+    connector: int
+    allowed: bool
+
+
+@dataclass(frozen=True, slots=True)
 class RequestBoardState:
     """Ask a board that owns its state machine to change state (e.g. power unavailable -> "C1"/"B1")."""
 
@@ -196,7 +209,7 @@ class RequestBoardState:
     state: str
 
 
-HalCommand = SetPilot | SetContactors | SetLock | RequestBoardState
+HalCommand = SetPilot | SetContactors | SetLock | SetAuthorization | RequestBoardState
 
 
 # --------------------------------------------------------------------------- capabilities

@@ -140,11 +140,21 @@ class ResetFault:
 
 
 @dataclass(frozen=True, slots=True)
+class RequestUnlock:
+    """Operator/CSMS unlock (OCPP UnlockConnector): end authorisation, open contactors, unlock.
+    The result is seen in the snapshot's ``locked`` / a LOCK fault."""
+
+    connector: int
+
+
+@dataclass(frozen=True, slots=True)
 class Tick:
     """Time passed; the runtime sends one at ``Controller.next_deadline()``."""
 
 
-ControllerInput = HalEvent | Authorize | SetLimit | SetAvailability | SetPhases | ResetFault | Tick
+ControllerInput = (
+    HalEvent | Authorize | SetLimit | SetAvailability | SetPhases | ResetFault | RequestUnlock | Tick
+)
 
 
 # --------------------------------------------------------------------------- outputs
