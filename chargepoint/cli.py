@@ -1,0 +1,115 @@
+"""Command line: ``chargepoint run | csms | replay | hil | config``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from chargepoint.clock import Clock, RealClock
+from chargepoint.config import Config, ConfigError, describe, load_config
+from chargepoint.logs import configure_logging
+
+
+def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "run",
+        help="run the charge point (default: sim backend + embedded test CSMS + local API)",
+        description="Run the charge point. With no --csms-url the embedded test CSMS is started and used.",
+    )
+    p.add_argument("--config", metavar="FILE", help="TOML configuration file")
+    p.add_argument("--csms-url", dest="ocpp.csms_url", metavar="URL", help="CSMS endpoint (ws:// or wss://)")
+    p.add_argument("--id", dest="chargepoint.id", metavar="ID", help="charge point identity")
+    p.add_argument("--password", dest="ocpp.password", metavar="KEY", help="AuthorizationKey (profile 1/2)")
+    p.add_argument("--security-profile", dest="ocpp.security_profile", type=int, choices=(0, 1, 2, 3))
+    p.add_argument("--backend", dest="backend.name", metavar="NAME", help="hardware backend (sim, smartevse)")
+    p.add_argument("--serial", dest="backend.serial", metavar="PORT", help="serial port (smartevse backend)")
+    p.add_argument("--connectors", dest="backend.connectors", type=int, metavar="N")
+    p.add_argument("--max-current", dest="controller.max_current_a", type=float, metavar="A")
+    p.add_argument("--http", dest="http.listen", metavar="HOST:PORT", help="local HTTP API ('' = off)")
+    p.add_argument("--data-dir", dest="chargepoint.data_dir", metavar="DIR")
+    p.add_argument("--record", dest="log.record", metavar="FILE", help="write a JSONL trace for replay")
+    p.add_argument("--log-format", dest="log.format", choices=("auto", "console", "json"))
+    p.add_argument("--log-level", dest="log.level", choices=("debug", "info", "warning", "error"))
+    p.set_defaults(handler=_cmd_run)
+
+
+def _add_config(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("config", help="print the defaults, or validate a configuration file")
+    p.add_argument("--check", metavar="FILE", help="validate FILE (+ environment) and print the result")
+    p.set_defaults(handler=_cmd_config)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chargepoint",
+        description="OCPP 1.6J charge point for SmartEVSE hardware, with a simulated board and EV.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_run(sub)
+    _add_config(sub)
+    for module in ("chargepoint.csms.cli", "scenarios.cli", "backends.hil_cli"):
+        try:
+            mod = __import__(module, fromlist=["register"])
+        except ImportError:
+            continue
+        register = getattr(mod, "register", None)
+        if register is not None:
+            register(sub)
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: v for k, v in vars(args).items() if "." in k and v is not None}
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    if not args.check:
+        print(describe())
+        return 0
+    cfg = load_config(args.check)
+    print(f"{args.check}: OK (backend {cfg.backend.name}, {cfg.backend.connectors} connector(s))")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    config = load_config(args.config, overrides=_overrides(args))
+    clock = RealClock()
+    configure_logging(clock, config.log.format, config.log.level)
+    return clock.run(run_chargepoint(config, clock))
+
+
+async def run_chargepoint(config: Config, clock: Clock) -> int:
+    from chargepoint.app import build_runtime
+
+    runtime = build_runtime(config, clock)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, runtime.stop_requested.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+    await runtime.run()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args) or 0)
+    except ConfigError as exc:
+        print(f"chargepoint: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

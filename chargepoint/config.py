@@ -1,0 +1,283 @@
+"""Configuration: embedded defaults <- TOML file <- ``CHARGEPOINT_*`` environment <- command-line flags.
+
+Every value is validated before anything starts; an error names the key, the bad value and where
+it came from, e.g. ``controller.max_current_a = 95 (from env CHARGEPOINT_CONTROLLER_MAX_CURRENT_A):
+must be between 6 and 80``.  Bad config never starts half a charger.
+
+Environment variables: ``CHARGEPOINT_<SECTION>_<KEY>`` (upper case), e.g.
+``CHARGEPOINT_OCPP_CSMS_URL=ws://csms:9000/ocpp``.  Tables that are lists (``[[meters]]``) and the
+free-form ``[energy]`` table are validated by the modules that own them.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration value is wrong; the message names key, value and origin."""
+
+
+def default_data_dir() -> Path:
+    """Per-user data directory (XDG_DATA_HOME or ~/.local/share)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "smartevse-chargepoint"
+
+
+def _spec(default: Any, *, lo: float | None = None, hi: float | None = None,
+          choices: tuple[str, ...] | None = None, doc: str = "") -> Any:
+    return field(default=default, metadata={"lo": lo, "hi": hi, "choices": choices, "doc": doc})
+
+
+@dataclass(frozen=True)
+class ChargePointSection:
+    id: str = _spec("CP-1", doc="charge point identity (appended to the CSMS URL)")
+    data_dir: str = _spec("", doc="SQLite and logs; empty = per-user data directory")
+
+
+@dataclass(frozen=True)
+class OcppSection:
+    csms_url: str = _spec("", doc="ws:// or wss:// endpoint; empty = start the embedded test CSMS")
+    password: str = _spec("", doc="AuthorizationKey for security profile 1/2 (write-only)")
+    password_hex: bool = _spec(False, doc="the password is hex: send the decoded bytes")
+    security_profile: int = _spec(0, lo=0, hi=3)
+    ca_file: str = _spec("")
+    client_cert: str = _spec("")
+    client_key: str = _spec("")
+    vendor: str = _spec("SmartEVSE")
+    model: str = _spec("smartevse-chargepoint")
+    serial: str = _spec("SIM-0001")
+    firmware: str = _spec("0.1.0")
+
+
+@dataclass(frozen=True)
+class BackendSection:
+    name: str = _spec("sim", doc="backend name from the registry: sim, smartevse")
+    connectors: int = _spec(1, lo=1, hi=8)
+    max_current_a: float = _spec(32.0, lo=6, hi=80, doc="hardware maximum")
+    phases: int = _spec(3, lo=1, hi=3)
+    has_lock: bool = _spec(True)
+    serial: str = _spec("", doc="serial port of the SmartEVSE mainboard")
+    baudrate: int = _spec(500000, lo=1200, hi=4000000)
+    watchdog_s: float = _spec(2.0, lo=0.1, hi=60)
+
+
+@dataclass(frozen=True)
+class ControllerSection:
+    max_current_a: float = _spec(16.0, lo=6, hi=80, doc="MaxCurrent")
+    min_current_a: float = _spec(6.0, lo=6, hi=16, doc="MinCurrent")
+    fixed_cable: bool = _spec(False)
+    unlock_on_session_end: bool = _spec(True)
+    unlock_on_unplug: bool = _spec(True)
+    ventilation_allowed: bool = _spec(False)
+    max_temperature_c: float = _spec(65.0, lo=40, hi=75)
+    firmware_pp_table: bool = _spec(False, doc="map 680 ohm to 16 A like the SmartEVSE firmware")
+
+
+@dataclass(frozen=True)
+class HttpSection:
+    listen: str = _spec("127.0.0.1:8080", doc="HOST:PORT of the local HTTP API; empty = off")
+
+
+@dataclass(frozen=True)
+class CsmsSection:
+    host: str = _spec("127.0.0.1", doc="embedded test CSMS (when ocpp.csms_url is empty)")
+    port: int = _spec(9000, lo=0, hi=65535)
+    http_port: int = _spec(9001, lo=0, hi=65535)
+
+
+@dataclass(frozen=True)
+class LogSection:
+    format: str = _spec("auto", choices=("auto", "console", "json"))
+    level: str = _spec("info", choices=("debug", "info", "warning", "error"))
+    record: str = _spec("", doc="write a JSONL trace (OCPP frames + hardware events) to this file")
+
+
+@dataclass(frozen=True)
+class Config:
+    chargepoint: ChargePointSection = field(default_factory=ChargePointSection)
+    ocpp: OcppSection = field(default_factory=OcppSection)
+    backend: BackendSection = field(default_factory=BackendSection)
+    controller: ControllerSection = field(default_factory=ControllerSection)
+    http: HttpSection = field(default_factory=HttpSection)
+    csms: CsmsSection = field(default_factory=CsmsSection)
+    log: LogSection = field(default_factory=LogSection)
+    meters: tuple[dict[str, Any], ...] = ()
+    energy: dict[str, Any] = field(default_factory=dict)
+    sim: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.chargepoint.data_dir) if self.chargepoint.data_dir else default_data_dir()
+
+
+_SECTIONS = {f.name: f for f in fields(Config) if f.name not in ("meters", "energy", "sim")}
+_FREE_TABLES = ("energy", "sim")
+
+
+def _coerce(key: str, raw: Any, target: type, origin: str, meta: Mapping[str, Any]) -> Any:
+    def fail(why: str) -> ConfigError:
+        return ConfigError(f"{key} = {raw!r} ({origin}): {why}")
+
+    value: Any
+    if target is bool:
+        if isinstance(raw, bool):
+            value = raw
+        elif isinstance(raw, str) and raw.strip().lower() in ("1", "true", "yes", "on"):
+            value = True
+        elif isinstance(raw, str) and raw.strip().lower() in ("0", "false", "no", "off"):
+            value = False
+        else:
+            raise fail("must be true or false")
+    elif target is int:
+        if isinstance(raw, bool):
+            raise fail("must be an integer")
+        try:
+            value = int(raw) if not isinstance(raw, float) or raw.is_integer() else None
+        except (TypeError, ValueError):
+            value = None
+        if value is None:
+            raise fail("must be an integer")
+    elif target is float:
+        if isinstance(raw, bool):
+            raise fail("must be a number")
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            raise fail("must be a number") from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise fail("must be a finite number")
+    else:
+        if not isinstance(raw, str):
+            raise fail("must be a string")
+        value = raw
+    lo, hi, choices = meta.get("lo"), meta.get("hi"), meta.get("choices")
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise fail(f"must be between {lo:g} and {hi:g}")
+    if choices and value not in choices:
+        raise fail(f"must be one of {', '.join(choices)}")
+    return value
+
+
+_TYPES = {"str": str, "int": int, "float": float, "bool": bool}
+
+
+def _apply(cfg: Config, section: str, key: str, raw: Any, origin: str) -> Config:
+    sect_field = _SECTIONS.get(section)
+    if sect_field is None:
+        raise ConfigError(f"[{section}] ({origin}): unknown section; known: {', '.join(sorted(_SECTIONS))}")
+    sect_obj = getattr(cfg, section)
+    spec = {f.name: f for f in fields(sect_obj)}
+    if key not in spec:
+        raise ConfigError(
+            f"{section}.{key} ({origin}): unknown key; known: {', '.join(sorted(spec))}"
+        )
+    f = spec[key]
+    target = _TYPES[f.type if isinstance(f.type, str) else f.type.__name__]
+    value = _coerce(f"{section}.{key}", raw, target, origin, f.metadata)
+    return replace(cfg, **{section: replace(sect_obj, **{key: value})})
+
+
+def load_config(
+    path: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Build the configuration: defaults <- file <- env <- overrides ("section.key" -> value)."""
+    cfg = Config()
+    if path:
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"config file {p}: {exc.strerror or exc}") from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {p}: {exc}") from None
+        origin = f"from {p}"
+        for section, table in data.items():
+            if section == "meters":
+                if not isinstance(table, list) or not all(isinstance(t, dict) for t in table):
+                    raise ConfigError(f"meters ({origin}): must be an array of tables [[meters]]")
+                cfg = replace(cfg, meters=tuple(dict(t) for t in table))
+                continue
+            if section in _FREE_TABLES:
+                if not isinstance(table, dict):
+                    raise ConfigError(f"[{section}] ({origin}): must be a table")
+                cfg = replace(cfg, **{section: dict(table)})
+                continue
+            if not isinstance(table, dict):
+                raise ConfigError(f"{section} ({origin}): must be a table [{section}]")
+            for key, raw in table.items():
+                cfg = _apply(cfg, section, key, raw, origin)
+    environ = os.environ if env is None else env
+    for name, raw in sorted(environ.items()):
+        if not name.startswith("CHARGEPOINT_"):
+            continue
+        rest = name[len("CHARGEPOINT_"):].lower()
+        section = next((s for s in _SECTIONS if rest.startswith(s + "_")), None)
+        if section is None:
+            continue  # not ours to judge (e.g. CHARGEPOINT_HOME of another tool)
+        cfg = _apply(cfg, section, rest[len(section) + 1:], raw, f"from env {name}")
+    for dotted, raw in (overrides or {}).items():
+        if raw is None:
+            continue
+        section, _, key = dotted.partition(".")
+        cfg = _apply(cfg, section, key, raw, "from the command line")
+    _check_consistency(cfg)
+    return cfg
+
+
+def _check_consistency(cfg: Config) -> None:
+    url = cfg.ocpp.csms_url
+    if url and not (url.startswith("ws://") or url.startswith("wss://")):
+        raise ConfigError(f"ocpp.csms_url = {url!r}: must start with ws:// or wss://")
+    if cfg.ocpp.security_profile >= 2 and url and not url.startswith("wss://"):
+        raise ConfigError(
+            f"ocpp.security_profile = {cfg.ocpp.security_profile}: profiles 2 and 3 need a wss:// csms_url"
+        )
+    if cfg.ocpp.security_profile in (1, 2) and not cfg.ocpp.password:
+        raise ConfigError(f"ocpp.password: security profile {cfg.ocpp.security_profile} needs a password")
+    if cfg.ocpp.password_hex and cfg.ocpp.password:
+        try:
+            bytes.fromhex(cfg.ocpp.password)
+        except ValueError:
+            raise ConfigError("ocpp.password: password_hex is set but the password is not hex") from None
+    if cfg.ocpp.security_profile == 3 and not (cfg.ocpp.client_cert and cfg.ocpp.client_key):
+        raise ConfigError("ocpp.client_cert / ocpp.client_key: security profile 3 needs a client certificate")
+    if cfg.controller.min_current_a > cfg.controller.max_current_a:
+        raise ConfigError(
+            f"controller.min_current_a = {cfg.controller.min_current_a:g}: must not exceed "
+            f"controller.max_current_a = {cfg.controller.max_current_a:g}"
+        )
+    if cfg.backend.name == "smartevse" and not cfg.backend.serial:
+        raise ConfigError("backend.serial: the smartevse backend needs a serial port (--serial PORT)")
+    if cfg.http.listen:
+        parse_hostport(cfg.http.listen, "http.listen")
+
+
+def parse_hostport(value: str, key: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"{key} = {value!r}: must be HOST:PORT")
+    return host or "127.0.0.1", int(port)
+
+
+def describe() -> str:
+    """A TOML listing of every key with its default, for `chargepoint config --defaults`."""
+    lines: list[str] = []
+    for name, sect_field in _SECTIONS.items():
+        lines.append(f"[{name}]")
+        for f in fields(sect_field.default_factory()):  # type: ignore[misc]
+            doc = f.metadata.get("doc", "")
+            default = f.default
+            text = str(default).lower() if isinstance(default, bool) else repr(default).replace("'", '"')
+            lines.append(f"{f.name} = {text}" + (f"  # {doc}" if doc else ""))
+        lines.append("")
+    return "\n".join(lines)

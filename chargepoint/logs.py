@@ -1,0 +1,51 @@
+"""structlog set-up: a console renderer on a TTY, JSON lines otherwise; timestamps from the Clock."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import structlog
+
+from chargepoint.clock import Clock
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+
+
+class ClockTimeStamper:
+    """Adds ``timestamp`` (ISO 8601 UTC) taken from the project's clock (virtual time in replays)."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+
+    def __call__(self, _logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+        event["timestamp"] = self.clock.now().isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return event
+
+
+def configure_logging(clock: Clock, fmt: str = "auto", level: str = "info", stream: Any = None) -> None:
+    stream = stream or sys.stderr
+    if fmt == "auto":
+        fmt = "console" if getattr(stream, "isatty", lambda: False)() else "json"
+    renderer: Any = (
+        structlog.dev.ConsoleRenderer(colors=getattr(stream, "isatty", lambda: False)())
+        if fmt == "console"
+        else structlog.processors.JSONRenderer()
+    )
+    logging.basicConfig(level=_LEVELS[level], stream=stream, format="%(name)s %(levelname)s %(message)s")
+    for noisy in ("websockets", "ocpp", "pymodbus", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, _LEVELS[level]))
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            ClockTimeStamper(clock),
+            structlog.processors.StackInfoRenderer(),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
+        logger_factory=structlog.PrintLoggerFactory(file=stream),
+        cache_logger_on_first_use=False,
+    )
