@@ -1,0 +1,119 @@
+"""OpenAPI 3.1 description of the local API (served at /api/openapi.json)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_ERROR = {
+    "type": "object",
+    "properties": {"error": {"type": "string"}, "field": {"type": ["string", "null"]}},
+    "required": ["error"],
+}
+
+
+def _post(summary: str, schema: dict[str, Any] | None, *, sim: bool = True) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "responses": {
+            "200": {"description": "done", "content": {"application/json": {"schema": {"type": "object"}}}},
+            "400": {"description": "bad body; `field` names the culprit",
+                    "content": {"application/json": {"schema": _ERROR}}},
+        },
+    }
+    if sim:
+        op["responses"]["404"] = {"description": "not the sim backend, or no such connector"}
+    if schema is not None:
+        op["requestBody"] = {"required": False, "content": {"application/json": {"schema": schema}}}
+    return {"post": op}
+
+
+_CONNECTOR_PARAM = [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}]
+
+_CONNECTOR_STATUS = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "iec_state": {"enum": ["A", "B", "C", "D", "E", "F"]},
+        "status": {"type": "string", "description": "OCPP ChargePointStatus"},
+        "offered_current_a": {"type": "number"},
+        "current_a": {"type": "array", "items": {"type": "number"}, "minItems": 3, "maxItems": 3},
+        "contactor_closed": {"type": "boolean"},
+        "transaction_id": {"type": ["integer", "null"]},
+        "energy_wh": {"type": "number"},
+        "limit_a": {"type": ["number", "null"]},
+        "binding_limit": {"type": "string"},
+    },
+    "required": ["id", "iec_state", "status", "offered_current_a", "current_a", "contactor_closed",
+                 "transaction_id", "energy_wh", "limit_a"],
+}
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {"title": "smartevse-chargepoint local API", "version": "1"},
+    "paths": {
+        "/api/status": {
+            "get": {
+                "summary": "OCPP connection and per-connector state",
+                "responses": {
+                    "200": {
+                        "description": "status",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "ocpp": {
+                                            "type": "object",
+                                            "properties": {
+                                                "connected": {"type": "boolean"},
+                                                "registration": {"type": "string"},
+                                            },
+                                        },
+                                        "connectors": {"type": "array", "items": _CONNECTOR_STATUS},
+                                    },
+                                    "required": ["ocpp", "connectors"],
+                                }
+                            }
+                        },
+                    }
+                },
+            }
+        },
+        "/api/sim/connectors/{id}/plug": {
+            **_post("plug the simulated EV in", {
+                "type": "object", "additionalProperties": False,
+                "properties": {"cable_a": {"type": "number", "minimum": 6, "maximum": 80}},
+            }),
+            "parameters": _CONNECTOR_PARAM,
+        },
+        "/api/sim/connectors/{id}/unplug": {**_post("unplug the simulated EV", None),
+                                            "parameters": _CONNECTOR_PARAM},
+        "/api/sim/connectors/{id}/ev": {
+            **_post("change what the simulated EV does", {
+                "type": "object", "additionalProperties": False, "minProperties": 1,
+                "properties": {
+                    "charging": {"type": "boolean"},
+                    "max_current_a": {"type": "number", "minimum": 0, "maximum": 80},
+                    "phases": {"enum": [1, 3]},
+                    "soc": {"type": "number", "minimum": 0, "maximum": 100},
+                    "capacity_kwh": {"type": "number", "minimum": 1, "maximum": 300},
+                },
+            }),
+            "parameters": _CONNECTOR_PARAM,
+        },
+        "/api/sim/rfid": _post("present an RFID card", {
+            "type": "object", "additionalProperties": False, "required": ["id_tag"],
+            "properties": {"id_tag": {"type": "string", "minLength": 1, "maxLength": 20},
+                           "connector": {"type": "integer", "minimum": 0}},
+        }),
+        "/api/sim/faults": _post("inject or clear a hardware fault", {
+            "type": "object", "additionalProperties": False, "required": ["connector", "fault", "active"],
+            "properties": {
+                "connector": {"type": "integer", "minimum": 1},
+                "fault": {"enum": ["rcd", "overtemp", "weld", "lock", "meter", "diode", "contactor",
+                                   "pilot_short", "panic"]},
+                "active": {"type": "boolean"},
+            },
+        }),
+    },
+}
