@@ -1,0 +1,354 @@
+"""The outbound scheduler: one CALL at a time, a persistent FIFO for transaction messages and an
+in-memory queue for everything else (which may overtake, OCPP 1.6 §3.7).
+
+Transaction messages (StartTransaction, StopTransaction, sampled/clock-aligned MeterValues) are
+written to SQLite (table ``tx_outbox``) before they can be sent and deleted only when their
+CALLRESULT arrived -- in the same SQLite transaction as the result's effect (``on_result`` hook,
+e.g. storing the transactionId), so a crash never loses or doubles an effect.  A CALLERROR counts as
+a failed attempt: the message waits ``TransactionMessageRetryInterval x attempts`` and gets a new
+unique id; after ``TransactionMessageAttempts`` it is dropped (``on_dropped`` hook).  A timeout or a
+lost connection keeps the message at the head with its unique id.
+
+Modes: "offline" (nothing is sent), "pending" (registration Pending: only messages marked
+``triggered``), "accepted" (everything).  The pump also sends Heartbeat when nothing else was sent
+for ``HeartbeatInterval`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ocpp.exceptions import OCPPError
+
+from chargepoint.clock import Clock
+
+Sender = Callable[[str, dict[str, Any], str], Awaitable[dict[str, Any]]]
+
+TRANSACTION_ACTIONS = frozenset({"StartTransaction", "StopTransaction", "MeterValues"})
+
+
+class OutboxError(Exception):
+    """A non-transaction message could not be delivered (CALLERROR, timeout, offline)."""
+
+    def __init__(self, message: str, error: OCPPError | None = None) -> None:
+        super().__init__(message)
+        self.error = error
+
+
+@dataclass
+class _Item:
+    action: str
+    payload: dict[str, Any]
+    future: asyncio.Future[dict[str, Any]]
+    triggered: bool = False
+
+
+@dataclass
+class TxRow:
+    id: int
+    action: str
+    payload: dict[str, Any]
+    local_tx: int | None
+    attempts: int
+    unique_id: str | None
+
+
+@dataclass
+class OutboxStats:
+    sent: int = 0
+    tx_sent: int = 0
+    call_errors: int = 0
+    timeouts: int = 0
+    dropped: int = 0
+    heartbeats: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+class Outbox:
+    def __init__(self, clock: Clock, db: sqlite3.Connection, keys: Any, log: logging.Logger | None = None) -> None:
+        self.clock = clock
+        self.db = db
+        self.keys = keys
+        self.log = log or logging.getLogger("chargepoint.ocpp.outbox")
+        with db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS tx_outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, action TEXT NOT NULL,"
+                " payload TEXT NOT NULL, local_tx INTEGER, attempts INTEGER NOT NULL DEFAULT 0, unique_id TEXT)"
+            )
+        self.mode = "offline"
+        self._nontx: deque[_Item] = deque()
+        self._held: list[_Item] | None = None
+        self._held_callbacks: list[Callable[[], Any]] = []
+        self._handler_depth = 0
+        self._retry_at = 0.0  # monotonic time before which the tx head must not be retried
+        self._wakeup = asyncio.Event()
+        self.last_traffic = clock.monotonic()
+        self.stats = OutboxStats()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        #: hooks (set by the transaction manager)
+        self.prepare: Callable[[TxRow], dict[str, Any]] = lambda row: row.payload
+        self.on_result: Callable[[TxRow, dict[str, Any], sqlite3.Connection], Callable[[], Any] | None] = (
+            lambda row, resp, db: None
+        )
+        self.on_dropped: Callable[[TxRow, sqlite3.Connection], None] = lambda row, db: None
+        self.on_clock: Callable[[str], None] = lambda current_time: None
+
+    # -- state ---------------------------------------------------------------------------
+    @property
+    def online(self) -> bool:
+        return self.mode == "accepted"
+
+    def set_mode(self, mode: str) -> None:
+        assert mode in ("offline", "pending", "accepted")
+        self.mode = mode
+        self._wake()
+
+    def _wake(self) -> None:
+        self._wakeup.set()
+
+    def note_traffic(self) -> None:
+        self.last_traffic = self.clock.monotonic()
+
+    # -- transaction messages ------------------------------------------------------------
+    def insert_transaction_message(self, db: sqlite3.Connection, action: str, payload: dict[str, Any],
+                                   local_tx: int | None = None) -> int:
+        """Insert inside the caller's SQLite transaction (the caller commits); wakes the pump."""
+        if action not in TRANSACTION_ACTIONS:
+            raise ValueError(f"{action} is not a transaction message")
+        cur = db.execute("INSERT INTO tx_outbox(action, payload, local_tx) VALUES (?,?,?)",
+                         (action, json.dumps(payload), local_tx))
+        self._wake()
+        return int(cur.lastrowid or 0)
+
+    async def enqueue_transaction_message(self, action: str, payload: dict[str, Any],
+                                          local_tx: int | None = None) -> int:
+        with self.db:
+            return self.insert_transaction_message(self.db, action, payload, local_tx)
+
+    def pending_transaction_messages(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM tx_outbox").fetchone()[0])
+
+    def _head(self) -> TxRow | None:
+        r = self.db.execute(
+            "SELECT id, action, payload, local_tx, attempts, unique_id FROM tx_outbox ORDER BY id LIMIT 1"
+        ).fetchone()
+        if r is None:
+            return None
+        return TxRow(r[0], r[1], json.loads(r[2]), r[3], r[4], r[5])
+
+    # -- other messages ------------------------------------------------------------------
+    def send_soon(self, action: str, payload: dict[str, Any], triggered: bool = False) -> asyncio.Future[dict[str, Any]]:
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        fut.add_done_callback(_consume_exception)
+        item = _Item(action, payload, fut, triggered)
+        self._nontx.append(item)
+        self._wake()
+        return fut
+
+    def send_after_reply(self, action: str, payload: dict[str, Any],
+                         triggered: bool = False) -> asyncio.Future[dict[str, Any]]:
+        if self._held is None:
+            return self.send_soon(action, payload, triggered)
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        fut.add_done_callback(_consume_exception)
+        self._held.append(_Item(action, payload, fut, triggered))
+        return fut
+
+    def after_reply(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn`` (sync, or returning an awaitable, which is awaited in a kept task) after the
+        reply to the CALL being handled has been sent; at once when no CALL is being handled."""
+        if self._held is None:
+            self._run_callback(fn)
+        else:
+            self._held_callbacks.append(fn)
+
+    def spawn(self, aw: Awaitable[Any], name: str = "ocpp-task") -> asyncio.Task[Any]:
+        """Start a task and keep a reference until it ends; its exception is logged."""
+        task = asyncio.ensure_future(aw)
+        self._tasks.add(task)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            self._tasks.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                self.log.error("%s failed: %r", name, t.exception(), exc_info=t.exception())
+
+        task.add_done_callback(done)
+        return task
+
+    def _run_callback(self, fn: Callable[[], Any]) -> None:
+        try:
+            result = fn()
+        except Exception:
+            self.log.exception("after-reply callback failed")
+            return
+        if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+            self.spawn(result, "after-reply")
+
+    # called by the session around the handling of one incoming CALL
+    def begin_handler(self) -> None:
+        self._handler_depth += 1
+        if self._held is None:
+            self._held = []
+
+    def end_handler(self) -> None:
+        self._handler_depth -= 1
+        if self._handler_depth > 0:
+            return
+        held, callbacks = self._held or [], self._held_callbacks
+        self._held, self._held_callbacks = None, []
+        self._nontx.extend(held)
+        if held:
+            self._wake()
+        for fn in callbacks:
+            self._run_callback(fn)
+
+    async def request(self, action: str, payload: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:  # noqa: ASYNC109
+        """Send a non-transaction CALL and wait for its answer.  Raises OutboxError when offline."""
+        if not self.online:
+            raise OutboxError(f"{action}: not connected/registered")
+        fut = self.send_soon(action, payload)
+        if timeout is None:
+            return await fut
+        try:
+            return await self.clock.wait_for(asyncio.shield(fut), timeout)
+        except TimeoutError:
+            raise OutboxError(f"{action}: no answer within {timeout} s") from None
+
+    def fail_pending(self, reason: str) -> None:
+        """Fail every queued non-transaction message (used at shutdown)."""
+        while self._nontx:
+            item = self._nontx.popleft()
+            if not item.future.done():
+                item.future.set_exception(OutboxError(reason))
+
+    # -- the pump ------------------------------------------------------------------------
+    async def run(self, send: Sender) -> None:
+        """Send until the connection fails (the sender raises); returns never otherwise."""
+        while True:
+            self._wakeup.clear()
+            item = self._next_item()
+            if item is not None:
+                await self._send_item(send, item)
+                continue
+            wait: float | None = None
+            if self.mode == "accepted":
+                now = self.clock.monotonic()
+                row = self._head()
+                if row is not None:
+                    if now >= self._retry_at:
+                        await self._send_tx(send, row)
+                        continue
+                    wait = self._retry_at - now
+                hb = int(self.keys.get("HeartbeatInterval") or 0)
+                if hb > 0:
+                    due = self.last_traffic + hb - now
+                    if due <= 0:
+                        await self._heartbeat(send)
+                        continue
+                    wait = due if wait is None else min(wait, due)
+            try:
+                if wait is None:
+                    await self._wakeup.wait()
+                else:
+                    await self.clock.wait_for(self._wakeup.wait(), wait)
+            except TimeoutError:
+                pass
+
+    def _next_item(self) -> _Item | None:
+        if self.mode == "offline":
+            return None
+        for item in self._nontx:
+            if item.future.done():  # cancelled by the caller
+                self._nontx.remove(item)
+                return self._next_item()
+            if self.mode == "accepted" or item.triggered:
+                self._nontx.remove(item)
+                return item
+        return None
+
+    async def _send_item(self, send: Sender, item: _Item) -> None:
+        try:
+            resp = await send(item.action, item.payload, str(uuid.uuid4()))
+        except OCPPError as e:
+            self.stats.call_errors += 1
+            if not item.future.done():
+                item.future.set_exception(OutboxError(f"{item.action}: CALLERROR {e.code}", e))
+            return
+        except TimeoutError:
+            self.stats.timeouts += 1
+            if not item.future.done():
+                item.future.set_exception(OutboxError(f"{item.action}: no answer"))
+            return
+        except BaseException:
+            # connection lost: keep the message for the next connection
+            self._nontx.appendleft(item)
+            raise
+        self.stats.sent += 1
+        self.note_traffic()
+        if not item.future.done():
+            item.future.set_result(resp)
+
+    async def _heartbeat(self, send: Sender) -> None:
+        try:
+            resp = await send("Heartbeat", {}, str(uuid.uuid4()))
+        except (OCPPError, TimeoutError) as e:
+            self.log.warning("Heartbeat failed: %r", e)
+            self.note_traffic()
+            return
+        self.stats.heartbeats += 1
+        self.note_traffic()
+        if "currentTime" in resp:
+            self.on_clock(resp["currentTime"])
+
+    async def _send_tx(self, send: Sender, row: TxRow) -> None:
+        unique_id = row.unique_id
+        if unique_id is None:
+            unique_id = str(uuid.uuid4())
+            with self.db:
+                self.db.execute("UPDATE tx_outbox SET unique_id=? WHERE id=?", (unique_id, row.id))
+        payload = self.prepare(row)
+        try:
+            resp = await send(row.action, payload, unique_id)
+        except OCPPError as e:
+            self.stats.call_errors += 1
+            attempts = row.attempts + 1
+            limit = int(self.keys.get("TransactionMessageAttempts") or 1)
+            if attempts >= limit:
+                self.log.warning("%s #%d dropped after %d attempts (%s)", row.action, row.id, attempts, e.code)
+                self.stats.dropped += 1
+                with self.db:
+                    self.db.execute("DELETE FROM tx_outbox WHERE id=?", (row.id,))
+                    self.on_dropped(row, self.db)
+                self._retry_at = 0.0
+            else:
+                interval = int(self.keys.get("TransactionMessageRetryInterval") or 0)
+                self._retry_at = self.clock.monotonic() + interval * attempts
+                with self.db:
+                    self.db.execute("UPDATE tx_outbox SET attempts=?, unique_id=NULL WHERE id=?", (attempts, row.id))
+            return
+        except TimeoutError:
+            self.stats.timeouts += 1
+            self.log.warning("%s #%d: no answer, will resend", row.action, row.id)
+            self._retry_at = self.clock.monotonic() + 1.0
+            return
+        self.stats.tx_sent += 1
+        self.note_traffic()
+        self._retry_at = 0.0
+        with self.db:
+            self.db.execute("DELETE FROM tx_outbox WHERE id=?", (row.id,))
+            follow_up = self.on_result(row, resp, self.db)
+        if follow_up is not None:
+            self._run_callback(follow_up)
+
+
+def _consume_exception(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled():
+        fut.exception()
