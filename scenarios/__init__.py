@@ -1,0 +1,1 @@
+"""Scenario replay: timelines of EV, hardware and CSMS events with expectations, run in virtual time."""
