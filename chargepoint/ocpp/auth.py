@@ -25,10 +25,12 @@ import logging
 import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from chargepoint.clock import Clock
+from chargepoint.ocpp.errors import format_datetime
+from chargepoint.ocpp.errors import parse_rfc3339 as _strict_rfc3339
 
 log = logging.getLogger("chargepoint.ocpp.auth")
 
@@ -68,20 +70,15 @@ class AuthInputError(ValueError):
 
 
 def parse_rfc3339(text: Any, field: str) -> datetime:
-    """Parse an OCPP dateTime (RFC 3339 with a zone); raise AuthInputError naming ``field``."""
-    if not isinstance(text, str) or "T" not in text.upper():
-        raise AuthInputError(field, f"not an RFC 3339 date-time: {text!r}")
+    """Parse an OCPP dateTime (strict RFC 3339 with an offset); raise AuthInputError naming ``field``."""
     try:
-        value = datetime.fromisoformat(text.replace("z", "Z"))
-    except ValueError as exc:
-        raise AuthInputError(field, f"not an RFC 3339 date-time: {text!r}") from exc
-    if value.tzinfo is None:
-        raise AuthInputError(field, f"date-time without a time zone: {text!r}")
-    return value.astimezone(UTC)
+        return _strict_rfc3339(text)
+    except (ValueError, TypeError) as exc:
+        raise AuthInputError(field, str(exc)) from None
 
 
 def format_rfc3339(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return format_datetime(value)
 
 
 @dataclass(frozen=True, slots=True)
