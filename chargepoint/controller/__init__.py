@@ -1,1 +1,52 @@
 """IEC 61851-1 controller: pure, synchronous, no I/O.  See docs/ARCHITECTURE.md for the contract."""
+
+from chargepoint.controller.controller import Controller
+from chargepoint.controller.duty import current_from_duty, duty_permille, signalled_current
+from chargepoint.controller.proximity import cable_ampacity, resistor_for_ampacity
+from chargepoint.controller.types import (
+    FAULT_ERROR_CODE,
+    Authorize,
+    ConnectorSnapshot,
+    ControllerInput,
+    ControllerOutput,
+    ControllerSettings,
+    Fault,
+    FaultChanged,
+    IecState,
+    OfferedCurrentChanged,
+    RequestUnlock,
+    ResetFault,
+    SetAvailability,
+    SetLimit,
+    SetPhases,
+    StateChanged,
+    SubState,
+    Tick,
+)
+
+__all__ = [
+    "FAULT_ERROR_CODE",
+    "Authorize",
+    "ConnectorSnapshot",
+    "Controller",
+    "ControllerInput",
+    "ControllerOutput",
+    "ControllerSettings",
+    "Fault",
+    "FaultChanged",
+    "IecState",
+    "OfferedCurrentChanged",
+    "RequestUnlock",
+    "ResetFault",
+    "SetAvailability",
+    "SetLimit",
+    "SetPhases",
+    "StateChanged",
+    "SubState",
+    "Tick",
+    "cable_ampacity",
+    "current_from_duty",
+    "duty_permille",
+    "resistor_for_ampacity",
+    "signalled_current",
+]
