@@ -269,10 +269,10 @@ class TestCsms:
             await connection.close(1002, "subprotocol ocpp1.6 required")
             return
         old = self.sessions.get(cp_id)
-        if old is not None:
-            await old._connection.close(1000, "replaced by a new connection")
         session = CsmsSession(cp_id, connection, self)
         self.sessions[cp_id] = session
+        if old is not None:
+            await old._connection.close(1000, "replaced by a new connection")
         log.info("csms connected", cp=cp_id)
         try:
             await session.start()

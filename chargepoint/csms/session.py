@@ -102,7 +102,8 @@ class CsmsSession(ChargePoint):
             for pending in self._pending.values():
                 if not pending.future.done():
                     pending.future.cancel()
-            self.csms.frame_log.forget_connection(self.id)
+            if self.csms.sessions.get(self.id) in (None, self):  # not replaced by a newer connection
+                self.csms.frame_log.forget_connection(self.id)
 
     async def _send(self, message: str) -> None:
         self.csms.frame_log.record(OUT, self.id, message)

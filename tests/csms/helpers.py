@@ -7,6 +7,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import unquote
 
 import aiohttp
 from ocpp.routing import on
@@ -44,7 +45,7 @@ async def client_cp(csms: TestCsms, cp_id: str, **kwargs: Any) -> AsyncIterator[
     cp = ClientCp(cp_id, ws)
     task = asyncio.get_running_loop().create_task(cp.start())
     try:
-        await csms.wait_for_connection(cp_id, timeout=5)
+        await csms.wait_for_connection(unquote(cp_id), timeout=5)
         yield cp
     finally:
         await ws.close()
