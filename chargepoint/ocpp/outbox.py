@@ -205,8 +205,7 @@ class Outbox:
         held, callbacks = self._held or [], self._held_callbacks
         self._held, self._held_callbacks = None, []
         self._nontx.extend(held)
-        if held:
-            self._wake()
+        self._wake()
         for fn in callbacks:
             self._run_callback(fn)
 
@@ -222,6 +221,16 @@ class Outbox:
         except TimeoutError:
             raise OutboxError(f"{action}: no answer within {timeout} s") from None
 
+    def drop_queued(self, action: str, reason: str) -> int:
+        """Fail queued non-transaction messages of ``action`` (e.g. stale StatusNotifications on a
+        disconnect: after a reconnect only the current status is reported)."""
+        dropped = [item for item in self._nontx if item.action == action]
+        for item in dropped:
+            self._nontx.remove(item)
+            if not item.future.done():
+                item.future.set_exception(OutboxError(reason))
+        return len(dropped)
+
     def fail_pending(self, reason: str) -> None:
         """Fail every queued non-transaction message (used at shutdown)."""
         while self._nontx:
@@ -234,6 +243,9 @@ class Outbox:
         """Send until the connection fails (the sender raises); returns never otherwise."""
         while True:
             self._wakeup.clear()
+            if self._handler_depth > 0:  # a reply is being prepared: it goes first
+                await self._wakeup.wait()
+                continue
             item = self._next_item()
             if item is not None:
                 await self._send_item(send, item)

@@ -214,8 +214,7 @@ class TransactionManager:
         if info.get("status") != "Accepted":
             self.log.info("card %s refused: %s", id_tag, info.get("status"))
             return
-        reservation = self._reservation(c)
-        if reservation is not None and not await self._reservation_allows(reservation, id_tag, info):
+        if not await self._may_use_reservation(c, id_tag, info.get("parentIdTag")):
             self.log.info("connector %d reserved for another idTag", c)
             return
         await self.authorized(c, id_tag, info.get("parentIdTag"), remote=False)
@@ -250,11 +249,17 @@ class TransactionManager:
         fn = getattr(res, "reservation_for", None)
         return fn(connector) if fn is not None else None
 
-    async def _reservation_allows(self, reservation: Any, id_tag: str, info: dict[str, Any]) -> bool:
-        if getattr(reservation, "id_tag", None) == id_tag:
+    async def _may_use_reservation(self, connector: int, id_tag: str, parent_id_tag: str | None) -> bool:
+        res = self.ctx.reservations
+        if res is None:
+            return True
+        if hasattr(res, "may_use"):
+            return bool(await res.may_use(connector, id_tag, parent_id_tag))
+        reservation = self._reservation(connector)
+        if reservation is None or getattr(reservation, "id_tag", None) == id_tag:
             return True
         parent = getattr(reservation, "parent_id_tag", None)
-        return bool(parent) and info.get("parentIdTag") == parent
+        return bool(parent) and parent_id_tag == parent
 
     # -- start ------------------------------------------------------------------------------
     async def _start_if_ready(self, connector: int) -> None:
@@ -276,7 +281,7 @@ class TransactionManager:
         reservation_id = None
         res = self.ctx.reservations
         if res is not None and hasattr(res, "consume"):
-            reservation_id = res.consume(c, pend.id_tag)
+            reservation_id = res.consume(c, pend.id_tag, pend.parent_id_tag)
         begin = self._transaction_data_values(c, "Transaction.Begin")
         payload: dict[str, Any] = {"connectorId": c, "idTag": pend.id_tag, "meterStart": meter_start,
                                    "timestamp": format_datetime(now)}
