@@ -1,13 +1,14 @@
 """TriggerMessage (OCPP 1.6 §5.17, errata 3.35/3.40): the conf first, then the requested message.
 
 * BootNotification -- Rejected once registration is Accepted; otherwise the session's boot logic
-  sends one (``ctx.extras["trigger_boot"]``, a callable set by the session).
+  sends one (``ctx.extras["trigger_boot"]`` or ``ctx.extras["registration"].trigger``).
 * DiagnosticsStatusNotification / FirmwareStatusNotification -- the current status of the service
   (Idle when nothing runs: the only case Idle is ever sent).
 * Heartbeat -- a Heartbeat.
 * MeterValues -- the latest values of MeterValuesSampledData, context "Trigger", for the given
   connector or every connector (with the transactionId of a running transaction).
-* StatusNotification -- the given connector, or the station (connector 0) plus each connector.
+* StatusNotification -- the given connector, or the station (connector 0) plus each connector, as
+  the status reporter computes it now (``ctx.status.send_now``).
 
 A connectorId outside 0..NumberOfConnectors is Rejected for the connector-specific messages and
 ignored for the others.  The route skips the library's schema validation so that a requestedMessage
@@ -28,7 +29,6 @@ from ocpp.routing import on
 from ocpp.v16 import call_result
 from ocpp.v16.enums import Action
 
-from chargepoint.ocpp.errors import format_datetime
 from chargepoint.ocpp.meter_values import meter_value, sampled_values
 
 log = logging.getLogger("chargepoint.ocpp.trigger")
@@ -42,19 +42,6 @@ KNOWN_MESSAGES = (
     "StatusNotification",
 )
 CONNECTOR_MESSAGES = ("MeterValues", "StatusNotification")
-
-
-def status_notification_payload(ctx: Any, connector: int) -> dict[str, Any] | None:
-    """The StatusNotification.req of ``connector`` as the status reporter sees it now."""
-    reporter = ctx.status
-    if reporter is None:
-        return None
-    for name in ("notification", "payload", "status_payload"):
-        fn = getattr(reporter, name, None)
-        if callable(fn):
-            payload = fn(connector)
-            return dict(payload) if payload is not None else None
-    return None
 
 
 def meter_values_payload(ctx: Any, connector: int) -> dict[str, Any] | None:
@@ -109,6 +96,8 @@ class TriggerHandlers:
                 return "Rejected"
             trigger_boot = ctx.extras.get("trigger_boot")
             if trigger_boot is None:
+                trigger_boot = getattr(ctx.extras.get("registration"), "trigger", None)
+            if trigger_boot is None:
                 return "Rejected"
             ctx.outbox.after_reply(trigger_boot)
             return "Accepted"
@@ -124,14 +113,12 @@ class TriggerHandlers:
             self._send_triggered("FirmwareStatusNotification", {"status": status})
             return "Accepted"
         if requested == "StatusNotification":
-            connectors = [connector] if connector is not None else list(range(0, ctx.station.connectors + 1))
-            payloads = [status_notification_payload(ctx, c) for c in connectors]
-            if any(p is None for p in payloads):
+            reporter = ctx.status
+            if reporter is None:
                 return "Rejected"
-            for p in payloads:
-                assert p is not None
-                p.setdefault("timestamp", format_datetime(ctx.clock.now()))
-                self._send_triggered("StatusNotification", p)
+            connectors = [connector] if connector is not None else list(range(0, ctx.station.connectors + 1))
+            for c in connectors:
+                ctx.outbox.after_reply(lambda c=c: reporter.send_now(c, triggered=True))
             return "Accepted"
         # MeterValues
         connectors = [connector] if connector is not None else list(range(1, ctx.station.connectors + 1))
