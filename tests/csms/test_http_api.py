@@ -60,7 +60,8 @@ def test_call_timeout_and_not_connected():
             late = await csms.wait_for_frame(lambda f: f.message_type == "CALLRESULT", 5)
             assert late.action == "ClearCache" and late.unique_id == body["unique_id"]
             nxt = asyncio.ensure_future(csms.call("SILENT", "ClearCache", {}))
-            request = await raw.expect(lambda m: m[0] == 2)
+            old_id = body["unique_id"]
+            request = await raw.expect(lambda m: m[0] == 2 and m[1] != old_id)
             await raw.ws.send(json.dumps([3, request[1], {"status": "Rejected"}]))
             assert (await nxt).payload == {"status": "Rejected"}
             status, body = await http("POST", f"{csms.http_url}/api/cps/NOPE/call", {"action": "Reset"})
