@@ -106,12 +106,18 @@ class StatusReporter:
             if self._last_sent.get(c, (None, None, None))[:2] != st[:2]:
                 self._send(c, st)
 
-    def _send(self, connector: int, st: Status, triggered: bool = False) -> Any:
-        status, code, info = st
+    def notification(self, connector: int, st: Status | None = None) -> dict[str, Any]:
+        """The StatusNotification.req payload of ``connector`` now."""
+        status, code, info = st if st is not None else self.compute(connector)
         payload: dict[str, Any] = {"connectorId": connector, "errorCode": code, "status": status,
                                    "timestamp": format_datetime(self.clock.now())}
         if info:
             payload["info"] = info[:50]
+        return payload
+
+    def _send(self, connector: int, st: Status, triggered: bool = False) -> Any:
+        status, code, _info = st
+        payload = self.notification(connector, st)
         self._last_sent[connector] = st
         self.sent.append((connector, status, code))
         fut = self.ctx.outbox.send_soon("StatusNotification", payload, triggered=triggered)
