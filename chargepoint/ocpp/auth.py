@@ -432,8 +432,13 @@ class AuthorizationService:
         if not isinstance(info, dict):
             log.warning("authorize_conf_without_idTagInfo %r", conf)
             return None
+        try:
+            parsed = IdTagInfo.from_wire(info)
+        except AuthInputError as exc:
+            log.warning("authorize_conf_invalid idTagInfo %r: %s", info, exc)
+            return None
         self.update_from_conf(id_tag, info)
-        return IdTagInfo.from_wire(info).to_wire()
+        return parsed.to_wire()
 
     def _offline_decision(self, id_tag: str, known: IdTagInfo | None) -> dict[str, Any]:
         listed = self.local_list_enabled and self.local_entry(id_tag) is not None

@@ -138,6 +138,7 @@ class FirmwareService:
         send: SendFn,
         *,
         transactions: Any = None,
+        availability_of: Callable[[int], bool] | None = None,
         default_retries: int = 1,
         default_retry_interval_s: float = 60.0,
         transfer_timeout_s: float = 120.0,
@@ -148,6 +149,8 @@ class FirmwareService:
         self.dir = Path(data_dir) / "firmware"
         self.send = send
         self.transactions = transactions
+        #: the availability a connector should have when the update no longer holds it (ChangeAvailability)
+        self.availability_of = availability_of or (lambda connector: True)
         self.default_retries = default_retries
         self.default_retry_interval_s = default_retry_interval_s
         self.transfer_timeout_s = transfer_timeout_s
@@ -163,6 +166,11 @@ class FirmwareService:
         def send(action: str, payload: dict[str, Any]) -> Any:
             return ctx.outbox.send_soon(action, payload)
 
+        def availability_of(connector: int) -> bool:
+            avail = ctx.extras.get("availability")
+            return True if avail is None else bool(avail.effective(connector))
+
+        kwargs.setdefault("availability_of", availability_of)
         return cls(ctx.clock, ctx.station, ctx.data_dir, send, transactions=ctx.transactions, **kwargs)
 
     @property
@@ -273,7 +281,7 @@ class FirmwareService:
 
     async def _restore_availability(self) -> None:
         for c in sorted(self._made_unavailable):
-            await self.station.submit(SetAvailability(c, True))
+            await self.station.submit(SetAvailability(c, self.availability_of(c)))
         self._made_unavailable.clear()
 
     def stop(self) -> None:
