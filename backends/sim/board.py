@@ -1,0 +1,195 @@
+"""The async simulated board: a :class:`SimModel` driven by the program's Clock.
+
+A pump task sleeps until the model's next event time (or until a command/control wakes it), runs
+the model up to ``clock.monotonic()`` and queues the events for :meth:`SimBoard.events`.
+Works in real time and in virtual time alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from backends.sim.model import SimModel
+from backends.sim.options import SimOptions
+from chargepoint.clock import Clock
+from hal.types import (
+    BoardCapabilities,
+    HalCommand,
+    HalEvent,
+    MeterReading,
+    PilotMode,
+    SetAuthorization,
+    SetContactors,
+    SetLock,
+    SetPilot,
+)
+
+
+class _Part:
+    def __init__(self, board: SimBoard, connector: int) -> None:
+        self._board = board
+        self._n = connector
+
+
+class SimPilot(_Part):
+    async def set_pilot(self, mode: PilotMode, duty_permille: int, current_a: float) -> None:
+        self._board.execute(SetPilot(self._n, mode, duty_permille, current_a))
+
+
+class SimContactors(_Part):
+    async def set_contactors(self, c1: bool, c2: bool) -> None:
+        self._board.execute(SetContactors(self._n, c1, c2))
+
+
+class SimLock(_Part):
+    async def set_locked(self, locked: bool) -> None:
+        self._board.execute(SetLock(self._n, locked))
+
+
+class SimMeter(_Part):
+    def latest(self) -> MeterReading | None:
+        return self._board.latest_meter.get(self._n)
+
+
+class SimRcd(_Part):
+    async def self_test(self) -> None:
+        """Press the test button: the RCD trips and releases (a trip is latched by the controller)."""
+        self._board.model.inject_fault(self._n, "rcd", True, now=self._board.clock.monotonic())
+        self._board.model.inject_fault(self._n, "rcd", False, now=self._board.clock.monotonic())
+        self._board.wake()
+
+    async def reset(self) -> None:
+        self._board.model.inject_fault(self._n, "rcd", False, now=self._board.clock.monotonic())
+        self._board.wake()
+
+
+class SimConnectorParts:
+    def __init__(self, board: SimBoard, n: int) -> None:
+        caps = board.capabilities
+        self.pilot = SimPilot(board, n)
+        self.contactors = SimContactors(board, n)
+        self.lock = SimLock(board, n) if caps.has_lock else None
+        self.meter = SimMeter(board, n)
+        self.rcd = SimRcd(board, n)
+
+
+class SimBoard:
+    """hal.Board implementation backed by :class:`SimModel`."""
+
+    def __init__(self, clock: Clock, options: SimOptions | None = None) -> None:
+        self.clock = clock
+        self.options = options or SimOptions()
+        self.model = SimModel(self.options)
+        self.capabilities: BoardCapabilities = self.model.capabilities
+        self._parts = {n: SimConnectorParts(self, n) for n in self.model.connectors}
+        self._queue: asyncio.Queue[HalEvent | None] = asyncio.Queue()
+        self._wake: asyncio.Event | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.latest_meter: dict[int, MeterReading] = {}
+        self.authorization: dict[int, bool] = {}
+
+    # ------------------------------------------------------------------ hal.Board
+    async def start(self) -> None:
+        self._wake = asyncio.Event()
+        self._task = asyncio.create_task(self._pump(), name="sim-board")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        if self._timer is not None:
+            self._timer.cancel()
+        self._queue.put_nowait(None)
+
+    def connector(self, number: int) -> SimConnectorParts:
+        try:
+            return self._parts[number]
+        except KeyError:
+            raise ValueError(f"connector must be 1..{len(self._parts)}, got {number!r}") from None
+
+    async def events(self) -> AsyncIterator[HalEvent]:
+        while True:
+            ev = await self._queue.get()
+            if ev is None:
+                return
+            yield ev
+
+    async def request_state(self, connector: int, state: str) -> None:
+        raise ValueError("the simulated board does not own its state machine; request_state is not supported")
+
+    async def set_authorization(self, connector: int, allowed: bool) -> None:
+        self.execute(SetAuthorization(connector, allowed))
+
+    # ------------------------------------------------------------------ plumbing
+    def execute(self, command: HalCommand) -> None:
+        self.model.apply(command, self.clock.monotonic())
+        self.wake()
+
+    def wake(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    async def _pump(self) -> None:
+        assert self._wake is not None
+        model, clock = self.model, self.clock
+        while True:
+            self._wake.clear()
+            for ev in model.advance(clock.monotonic()):
+                if isinstance(ev, MeterReading):
+                    self.latest_meter[ev.connector] = ev
+                self._queue.put_nowait(ev)
+            nxt = model.next_event_time()
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if nxt is not None:
+                self._timer = clock.call_at(nxt, self._wake.set)
+            await self._wake.wait()
+
+    # ------------------------------------------------------------------ controls (local API, scenarios)
+    def _now(self) -> float:
+        return self.clock.monotonic()
+
+    def plug(self, connector: int, cable_a: float = 32.0) -> None:
+        self.model.plug(connector, cable_a, now=self._now())
+        self.wake()
+
+    def unplug(self, connector: int) -> None:
+        self.model.unplug(connector, now=self._now())
+        self.wake()
+
+    def set_ev(self, connector: int, **changes: Any) -> None:
+        self.model.set_ev(connector, now=self._now(), **changes)
+        self.wake()
+
+    def set_temperature(self, connector: int, celsius: float) -> None:
+        self.model.set_temperature(connector, celsius, now=self._now())
+        self.wake()
+
+    def present_rfid(self, id_tag: str, connector: int = 0) -> None:
+        self.model.present_rfid(id_tag, connector, now=self._now())
+        self.wake()
+
+    def inject_fault(self, connector: int, fault: str, active: bool) -> None:
+        self.model.inject_fault(connector, fault, active, now=self._now())
+        self.wake()
+
+    # read-outs
+    def ev_current(self, connector: int) -> tuple[float, float, float]:
+        return self.model.ev_current(connector)
+
+    def soc(self, connector: int) -> float:
+        return self.model.soc(connector)
+
+    def energy_wh(self, connector: int) -> float:
+        return self.model.energy_wh(connector)
+
+    def state(self, connector: int) -> dict[str, Any]:
+        return self.model.state(connector)
