@@ -289,6 +289,24 @@ class LineParser:
             line = line[:-1]
         if not line.strip():
             return None  # blank lines are line noise, not worth a counter
+        if line.startswith(b"@" + LOG_KEY.encode() + b":"):
+            st.logs += 1
+            text = line[len(LOG_KEY) + 2 :].decode("ascii", "replace")
+            return Message(LOG_KEY, "".join(ch if ch.isprintable() else "?" for ch in text).strip())
+        cut = line.rfind(b"@")
+        if cut < 0:
+            if line.isascii():
+                st.garbage += 1
+                st.last_error = f"line without '@': {line[:40]!r}"
+            else:
+                st.non_ascii += 1
+                st.last_error = f"non-ASCII line without '@': {line[:40]!r}"
+            return None
+        if cut > 0:
+            # The head of the line is the remains of a line cut short (lost bytes / reset peer).
+            st.partial += 1
+            st.last_error = f"partial line dropped: {line[:cut][:40]!r}"
+            line = line[cut:]
         try:
             text = line.decode("ascii")
         except UnicodeDecodeError:
@@ -299,22 +317,10 @@ class LineParser:
             st.non_ascii += 1
             st.last_error = "control characters in line"
             return None
-        if text.startswith("@" + LOG_KEY + ":"):
-            st.logs += 1
-            return Message(LOG_KEY, text[len(LOG_KEY) + 2 :].strip())
-        cut = text.rfind("@")
-        if cut < 0:
+        if len(text) == 1:
             st.garbage += 1
-            st.last_error = f"line without '@': {text[:40]!r}"
+            st.last_error = "a lone '@'"
             return None
-        if cut > 0:
-            # The head of the line is the remains of a line cut short (lost bytes / reset peer).
-            st.partial += 1
-            st.last_error = f"partial line dropped: {text[:cut][:40]!r}"
-            text = text[cut:]
-            if text.startswith("@" + LOG_KEY + ":"):
-                st.logs += 1
-                return Message(LOG_KEY, text[len(LOG_KEY) + 2 :].strip())
         body = text[1:]
         key, sep, raw = body.partition(":")
         value_text: str | None = raw if sep else None
@@ -322,7 +328,8 @@ class LineParser:
         if kind is None:
             st.unknown_key += 1
             shown = key[:32]
-            st.unknown_keys[shown] = st.unknown_keys.get(shown, 0) + 1
+            if shown in st.unknown_keys or len(st.unknown_keys) < 64:
+                st.unknown_keys[shown] = st.unknown_keys.get(shown, 0) + 1
             st.last_error = f"unknown key @{shown}"
             return None
         ok, value = _parse_value(kind, value_text)

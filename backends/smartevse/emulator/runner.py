@@ -170,7 +170,7 @@ class Ch32Emulator:
             fw.outbox.clear()
             fw.power_on()
         elif fault == "garbage":
-            data = kw.get("data", b"\x00\xff\xfe garbage \x1b[2J no at sign\n@@@\n\x80\x81@State:x\n")
+            data = kw.get("data", b"\x00\xff\xfe noise \x1b[2J\nline without at sign\n@@@\n\x80\x81@State:x\n")
             if not isinstance(data, bytes):
                 raise ValueError("garbage data must be bytes")
             self._raw_tx.append((data, False))
