@@ -602,6 +602,8 @@ class Controller:
             return _C2
         if not c.available:
             return _F
+        if sub is _E or sub is _F:
+            return _B1  # recovering from a fault / unavailability: through B1 and its ChargeDelay
         if lvl is _V3 and not s.ventilation_allowed:
             return _D
         if not self._may_offer(c, now):
@@ -631,7 +633,7 @@ class Controller:
             c.replug_until = None
             c.six_v_since = None
         if new is _B1 and not adopt:
-            if old in (_C1, _C2, _B2, _D):
+            if old in (_C1, _C2, _B2, _D, _E, _F):
                 if c.charge_delay_until < now + s.charge_delay_after_b1_s:
                     c.charge_delay_until = max(c.charge_delay_until, now + s.charge_delay_after_b1_s)
                 if old in (_C1, _C2, _B2) and c.authorized and c.available and s.pilot_replug_s > 0:
