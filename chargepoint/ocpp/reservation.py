@@ -97,16 +97,8 @@ class ReservationService:
 
     @classmethod
     def from_context(cls, ctx: Any) -> ReservationService:
-        """Built from an OcppContext; every change makes the status reporter (``ctx.status``,
-        looked up at the time of the change) re-evaluate the connectors."""
-        svc = cls(ctx.clock, ctx.store.db, ctx.keys, ctx.station, transactions=ctx.transactions, auth=ctx.auth)
-
-        def refresh(_connector: int) -> None:
-            if ctx.status is not None:
-                ctx.status.refresh()
-
-        svc.subscribe(refresh)
-        return svc
+        """Built from an OcppContext (the client subscribes the status reporter to changes)."""
+        return cls(ctx.clock, ctx.store.db, ctx.keys, ctx.station, transactions=ctx.transactions, auth=ctx.auth)
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
