@@ -82,7 +82,7 @@ class EnergyManager:
         self.meters = Measurements()
         self._started_at = now
         self._iset_da = 0
-        self._binding = "mains"
+        self._binding = "solar" if self.settings.mode == Mode.SOLAR else "mains"
         self._used_mains_seq = 0
         self._no_current = 0
         self._solar_stop_at: float | None = None
@@ -113,6 +113,7 @@ class EnergyManager:
         old = self.settings
         self.settings = settings
         if settings.mode != old.mode or settings.enable_c2 != old.enable_c2:
+            self._binding = "solar" if settings.mode == Mode.SOLAR else "mains"
             self._reset_timers()
             self._no_current = 0
             for st in self._conn.values():
@@ -419,11 +420,8 @@ class EnergyManager:
                 isum: int, baseload: int, baseload_ev: int, circuit_applies: bool,
                 total: int) -> dict[int, ConnectorDecision]:
         s = self.settings
-        regular = "solar" if s.mode == Mode.SOLAR else self._binding
-        if s.mode == Mode.SOLAR and self._binding != "solar":
-            regular = self._binding
-        if s.mode == Mode.NORMAL:
-            regular = "circuit"
+        default = {Mode.NORMAL: "circuit", Mode.SMART: "mains", Mode.SOLAR: "solar"}[s.mode]
+        regular = default if s.mode == Mode.NORMAL else self._binding
         active_ids = {c.connector for c in active}
         granted = 0
         out: dict[int, ConnectorDecision] = {}
@@ -454,7 +452,7 @@ class EnergyManager:
             if available:
                 if c.connected:
                     granted += 1
-                out[c.connector] = _decision(c.connector, regular, min(s.min_current_a * 10, cap), st.phases,
+                out[c.connector] = _decision(c.connector, default, min(s.min_current_a * 10, cap), st.phases,
                                              reason="may start at MinCurrent")
             else:
                 if c.connected:

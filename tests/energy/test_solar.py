@@ -39,7 +39,7 @@ def running(settings=SOLAR, phases=3):
     """A Solar session past its 40 s start phase; returns the rig with the EV offered 16 A."""
     rig = Rig(settings, phases=phases)
     rig.plug()
-    rig.step(each(-12.0))
+    rig.step(each(-24.0))  # (enough export for 3 phases when EnableC2 is Auto)
     rig.charge(offered_a=6.0)
     rig.step(each(-12.0))
     joined = rig.t
