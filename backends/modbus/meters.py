@@ -386,7 +386,8 @@ MAX_CURRENT_A = 2000.0
 MAX_POWER_W = 5_000_000.0
 MAX_ENERGY_WH = 1e12
 
-_SUNSPEC_NOT_IMPLEMENTED = {DataType.INT16: -0x8000, DataType.UINT16: 0xFFFF, DataType.UINT32: 0}
+# acc32 counters use 0 for "not accumulated", which is also a valid fresh reading: not rejected.
+_SUNSPEC_NOT_IMPLEMENTED = {DataType.INT16: -0x8000, DataType.UINT16: 0xFFFF}
 
 
 # --------------------------------------------------------------------------- decoding
