@@ -103,6 +103,7 @@ class Ch32Firmware:
         self.rcmon = False
         self.power_panic_ctrl = False
         self.rcm_input = False  # the RCM sensor's fault output (injected)
+        self.rcm_test_counter = 0
         self.last_pilot: int | None = None
         self.last_temp: int | None = None
         self.last_charge_current: int | None = None
@@ -173,7 +174,8 @@ class Ch32Firmware:
         elif new == STATE_C:
             self.activation_mode = 255
             if self.rcmon:
-                self.error_flags |= RCM_TEST
+                self.error_flags |= RCM_TEST  # self-test: the RCMTEST pin is pulled low for 1 s
+                self.rcm_test_counter = 15
             self.c1 = True
             self.c2 = not self._force_single_phase()
             self.session_start_wh = self.ev_energy_wh
@@ -308,6 +310,11 @@ class Ch32Firmware:
             if self.activation_timer <= 0:
                 self.activation_mode = 255
                 self.set_state(STATE_B)
+        if self.error_flags & RCM_TEST:
+            # the sensor answers the 1 s test pulse with a trip: test passed, both bits cleared
+            self.rcm_test_counter = max(0, self.rcm_test_counter - 1)
+            self.error_flags &= ~RCM_TEST
+            self._send("RCMTestCounter", self.rcm_test_counter)
         max_temp = self.settings.get("maxTemp", 65)
         if self.temperature_c > max_temp:
             self.error_flags |= TEMP_HIGH
