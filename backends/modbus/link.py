@@ -15,6 +15,7 @@ requests of one client.  The link does not retry: retry policy and backoff live 
 from __future__ import annotations
 
 import asyncio
+import os
 from dataclasses import dataclass
 
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
@@ -124,13 +125,23 @@ class ModbusLink:
                 self.last_error = f"{type(exc).__name__}: {exc}"
             else:
                 if not ok:
-                    self.last_error = f"cannot connect to {self.describe()}"
+                    self.last_error = self._why_not_connected()
             if not ok:
                 client.close()
                 return False
             self._client = client
             self.last_error = ""
             return True
+
+    def _why_not_connected(self) -> str:
+        t = self.transport
+        if isinstance(t, RtuTransport):
+            if not os.path.exists(t.port):
+                return f"serial port {t.port} does not exist"
+            if not os.access(t.port, os.R_OK | os.W_OK):
+                return f"no permission to open serial port {t.port}"
+            return f"cannot open serial port {t.port} (in use or not a serial device)"
+        return f"cannot connect to {t.host}:{t.port} (refused, unreachable or timed out)"
 
     async def read(self, function: int, address: int, count: int, unit: int) -> list[int]:
         """Read ``count`` registers with function 3 or 4 from device ``unit``."""

@@ -19,20 +19,20 @@ class EventLog:
         self.events: list[tuple[float, MeterEvent]] = []
         self._iter: AsyncIterator[MeterEvent] = meter.events()
 
-    async def next(self, timeout: float = 30.0) -> MeterEvent:
-        event = await self.clock.wait_for(anext(self._iter), timeout)
+    async def next(self, within_s: float = 30.0) -> MeterEvent:
+        event = await self.clock.wait_for(anext(self._iter), within_s)
         self.events.append((self.clock.monotonic(), event))
         return event
 
-    async def next_reading(self, timeout: float = 30.0) -> MeterReading:
+    async def next_reading(self, within_s: float = 30.0) -> MeterReading:
         while True:
-            event = await self.next(timeout)
+            event = await self.next(within_s)
             if isinstance(event, MeterReading):
                 return event
 
-    async def next_status(self, timeout: float = 120.0) -> MeterStatus:
+    async def next_status(self, within_s: float = 120.0) -> MeterStatus:
         while True:
-            event = await self.next(timeout)
+            event = await self.next(within_s)
             if isinstance(event, MeterStatus):
                 return event
 

@@ -248,7 +248,7 @@ def test_reconnects_after_the_server_comes_back() -> None:
         assert meter.stats.connect_failures >= 2
         restarted = MeterServer(sim)
         await restarted.start_tcp("127.0.0.1", port)
-        back = await log.next_status(timeout=10.0)
+        back = await log.next_status(within_s=10.0)
         assert back.ok is True
         reading = await log.next_reading()
         assert reading.voltage_v == pytest.approx(VALUES.voltage_v, abs=1e-4)
