@@ -244,7 +244,7 @@ class Ch32Firmware:
                     self.diode_check = False
                     self.max_capacity = (
                         self.settings.get("MaxCurrent", 13) if self.settings.get("Config", 0) == 1
-                        else self.ev.cable_a if self.ev.cable_a in CABLE_CAPACITY else 13
+                        else int(self.ev.cable_a) if int(self.ev.cable_a) in CABLE_CAPACITY else 13
                     )
                     max_current = self.settings.get("MaxCurrent", 13)
                     self.charge_current_da = (
@@ -342,6 +342,7 @@ class Ch32Firmware:
     def _meter_integrate(self, dt_s: float) -> None:
         ev = sum(self.ev_phase_currents()) * self.voltage_v
         self.ev_energy_wh += ev * dt_s / 3600.0
+        self.ev.add_energy_wh(ev * dt_s / 3600.0)
         self.mains_energy_wh += (ev + 3 * self.house_load_a * self.voltage_v) * dt_s / 3600.0
 
     def _send_meters(self) -> None:

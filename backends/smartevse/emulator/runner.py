@@ -125,12 +125,10 @@ class Ch32Emulator:
         self.set_ev(plugged=False)
 
     def set_ev(self, **fields: object) -> None:
-        """Change the EV model (``plugged``, ``requesting``, ``has_diode``, ``max_current_a``,
-        ``phases``, ``cable_a``, ``stop_delay_s``); unknown names raise ValueError."""
-        for name, value in fields.items():
-            if name.startswith("_") or not hasattr(self.firmware.ev, name):
-                raise ValueError(f"EvModel has no field {name!r}")
-            setattr(self.firmware.ev, name, value)
+        """Change the EV (fields of :class:`backends.sim.ev.EvModel`: ``plugged``, ``charging`` /
+        ``requesting``, ``max_current_a``, ``phases``, ``soc``, ``has_diode``, ``cable_a``; and
+        ``stop_delay_s``); an unknown name raises ValueError naming it."""
+        self.firmware.ev.set(**fields)
 
     def inject(self, fault: str, **kw: object) -> None:
         """Fault injection.  ``fault`` is one of :data:`FAULTS`:
