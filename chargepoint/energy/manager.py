@@ -91,6 +91,7 @@ class EnergyManager:
         self._phase_kind = ""  # "1p" | "3p"
         self._hard_name = "mains"
         self._conn: dict[int, _Connector] = {}
+        self._now = 0.0
         self.last: EnergyDecision | None = None
 
     # ------------------------------------------------------------------ inputs
@@ -124,6 +125,7 @@ class EnergyManager:
     def step(self, now: float, connectors: list[EvStatus]) -> EnergyDecision:
         """One 2-s regulation cycle.  Returns the decision (also kept in ``self.last``)."""
         _check_statuses(connectors)
+        self._now = now
         if self._started_at is None:
             self._started_at = now
         s = self.settings
@@ -517,6 +519,10 @@ class EnergyManager:
         parts.append("headroom " + ", ".join(f"{k} {_a(v):+g} A" for k, v in comps.items()))
         parts.append(f"Iset {_a(self._iset_da)} A")
         parts.extend(notes)
+        for label, deadline in (("solar stop", self._solar_stop_at), ("MaxSumMains stop", self._max_sum_at),
+                                (f"switch to {self._phase_kind[:1]} phase(s)", self._phase_at)):
+            if deadline is not None:
+                parts.append(f"{label} in {max(0.0, deadline - self._now):.0f} s")
         parts.extend(f"c{n}: {_fmt(d)}" for n, d in decisions.items())
         return "; ".join(parts)
 

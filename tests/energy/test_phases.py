@@ -58,12 +58,11 @@ def three_phase_at_minimum(settings=AUTO):
 
 def test_auto_3p_to_1p_after_30_s_of_severe_import():
     rig = three_phase_at_minimum()
-    first = rig.decision.phase_switch_timer_s
+    assert rig.decision.phase_switch_timer_s == 30.0  # 8 A import >= MinCurrent: severe -> 30 s
+    # an export step clears the timer; then severe import starts the 30 s one
     rig.charge(offered_a=6.0)
-    start = rig.t
-    assert first is not None  # 8 A import at MinCurrent already counts (mild: StopTime)
-    # restart with severe import: the mild timer must first be cleared by an export step
-    rig.step(each(-2.0))
+    d = rig.step(each(-2.0))
+    assert d.phase_switch_timer_s is None
     rig.charge(offered_a=6.0)
     d = rig.step(each(7.0))  # IsumImport 7 A >= MinCurrent 6 A: severe -> 30 s
     start = rig.t
