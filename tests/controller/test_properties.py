@@ -181,7 +181,7 @@ def _run(actions: list[tuple[Any, ...]], owns: bool = False) -> tuple[SimRig, Wa
 _PREFIX = [("plug", 1, 32.0), ("plug", 2, 20.0), ("auth", 0, True), ("wait", 2.5)]
 
 
-@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.booleans(), st.lists(ACTION, min_size=1, max_size=40))
 def test_random_sequences_keep_the_safety_invariants(charging_first: bool, actions: list[tuple[Any, ...]]) -> None:
     rig, watch = _run((_PREFIX if charging_first else []) + actions)
@@ -191,7 +191,7 @@ def test_random_sequences_keep_the_safety_invariants(charging_first: bool, actio
     event(f"faults: {watch.fault_events > 0}")
 
 
-@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.sampled_from([
     ("wait", 2.5), ("wait", 0.6), ("wait", 6.1), ("unplug", 1), ("plug", 1, 63.0), ("auth", 0, False),
     ("plug", 1, 32.0), ("auth", 1, True), ("wait", 2.5), ("wait", 16.0), ("limit", 0, "ocpp", 5.0),
