@@ -201,6 +201,9 @@ class ModbusMeter:
         except LinkError as exc:
             self.stats.link_errors += 1
             self._failure(exc.kind, str(exc))
+        except Exception as exc:  # anything unforeseen: count and log it, keep polling
+            self.stats.link_errors += 1
+            self._failure("internal", f"{type(exc).__name__}: {exc}")
         else:
             if self._last_failure:
                 self._log.info("modbus.meter_recovered", after=self._last_failure)

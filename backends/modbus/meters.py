@@ -203,7 +203,7 @@ class MeterDefinition:
     kind: str = "table"
     default_address: int = 1
     #: Scale factors the simulator writes for SunSpec quantities (quantity name -> exponent).
-    sim_scale: dict[str, int] = field(default_factory=dict)
+    sim_scale: dict[str, int] = field(default_factory=dict, hash=False, compare=False)
 
     def dtype_of(self, q: Quantity) -> DataType:
         return q.dtype or self.dtype

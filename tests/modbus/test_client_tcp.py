@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import struct
 from collections.abc import Awaitable, Callable
@@ -13,6 +14,7 @@ from backends.modbus import METERS, LinkPool, ModbusMeter, TcpTransport
 from backends.modbus.meters import MeterValues, custom_definition
 from backends.modbus.simulator import LoadSource, MeterServer, SimulatedMeter
 from chargepoint.clock import VirtualClock
+from hal.interfaces import PowerMeter
 from hal.types import MeterReading, MeterStatus
 from tests.modbus.helpers import EventLog, free_tcp_port
 
@@ -55,7 +57,7 @@ def test_polls_every_meter_type(key: str) -> None:
         if defn.kind != "sensorbox":
             assert reading.power_w == pytest.approx(values.power_w, abs=2.0)
             assert reading.energy_import_wh == pytest.approx(values.energy_import_wh, abs=50.0)
-        assert meter.latest() == reading
+        assert isinstance(meter, PowerMeter) and meter.latest() == reading
         assert meter.stats.failures() == 0
         assert sim.requests == len(defn.reads()) * meter.stats.polls
         await meter.close()
@@ -318,8 +320,6 @@ def test_events_end_when_the_meter_closes() -> None:
         async def consume() -> None:
             async for event in meter.events():
                 seen.append(event)
-
-        import asyncio
 
         task = asyncio.create_task(consume())
         await clock.sleep(5.0)
