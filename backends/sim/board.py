@@ -181,15 +181,23 @@ class SimBoard:
         self.model.inject_fault(connector, fault, active, now=self._now())
         self.wake()
 
-    # read-outs
+    # read-outs, as of now
+    def _sync(self) -> None:
+        self.model.sync(self._now())
+        self.wake()
+
     def ev_current(self, connector: int) -> tuple[float, float, float]:
+        self._sync()
         return self.model.ev_current(connector)
 
     def soc(self, connector: int) -> float:
+        self._sync()
         return self.model.soc(connector)
 
     def energy_wh(self, connector: int) -> float:
+        self._sync()
         return self.model.energy_wh(connector)
 
     def state(self, connector: int) -> dict[str, Any]:
+        self._sync()
         return self.model.state(connector)

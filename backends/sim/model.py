@@ -78,6 +78,10 @@ class SimModel:
         out, self._out = self._out, []
         return out
 
+    def sync(self, now: float) -> None:
+        """Run the model up to ``now`` keeping the events for the next :meth:`advance` (for read-outs)."""
+        self._catch_up(now)
+
     def _catch_up(self, now: float) -> None:
         if now < self.now:
             now = self.now  # time never runs backwards
