@@ -30,6 +30,8 @@ Public API
   (normal|smart|solar), ``EnableC2`` (not_present|always_off|solar_off|always_on|auto),
   ``SettingsError``; ``settings.validate() -> settings``; ``settings.updated(mapping) -> settings``.
 * ``EnergyManager(settings=None, now=None)``: ``feed_mains``, ``feed_ev_meter``, ``feed_battery``,
+  ``feed_mains_api(now, l1_da, l2_da, l3_da)`` / ``feed_battery_api(now, current_da)`` (the REST/MQTT
+  API's deci-amperes, -2000 < x < 2000, ValueError naming L1/L2/L3/battery_current),
   ``update_settings(settings)``, ``step(now, list[EvStatus]) -> EnergyDecision``, ``last``.
 * ``EvStatus(connector, connected, charging, phases=3, offered_a=0, drawn_a=0, cap_a=32)``.
 * ``EnergyDecision``: ``connectors: dict[int, ConnectorDecision]``, ``stale_mains`` (no mains data

@@ -33,6 +33,7 @@ from chargepoint.energy.measurements import (
     Measurements,
     battery_corrected,
     cdiv,
+    check_api_da,
 )
 from chargepoint.energy.phases import (
     SEVERE_IMPORT_SWITCH_S,
@@ -106,6 +107,17 @@ class EnergyManager:
     def feed_battery(self, now: float, current_a: float) -> None:
         """Home battery current in A, positive = charging (used in Solar only, for 60 s)."""
         self.meters.feed_battery(now, current_a)
+
+    def feed_mains_api(self, now: float, l1_da: object, l2_da: object, l3_da: object) -> None:
+        """API-fed mains meter (``POST /currents?L1=&L2=&L3=``, MQTT ``L1:L2:L3``): deci-amperes, each
+        -2000 < x < 2000 (ints or integer strings).  Raises ValueError naming the bad field; nothing is
+        stored unless all three are valid."""
+        values = [check_api_da(n, v) for n, v in (("L1", l1_da), ("L2", l2_da), ("L3", l3_da))]
+        self.meters.feed_mains(now, values[0] / 10, values[1] / 10, values[2] / 10)
+
+    def feed_battery_api(self, now: float, current_da: object) -> None:
+        """API-fed home battery current (``battery_current`` in dA, + = charging)."""
+        self.meters.feed_battery(now, check_api_da("battery_current", current_da) / 10)
 
     def update_settings(self, settings: EnergySettings) -> None:
         """Replace the settings (validated).  A mode or EnableC2 change resets the timers, NoCurrent
@@ -561,11 +573,15 @@ def _fmt(d: ConnectorDecision) -> str:
 def _check_statuses(connectors: list[EvStatus]) -> None:
     seen: set[int] = set()
     for c in connectors:
+        if not isinstance(c, EvStatus):
+            raise ValueError(f"connectors: expected EvStatus items, got {type(c).__name__}")
         if isinstance(c.connector, bool) or not isinstance(c.connector, int) or c.connector < 1:
             raise ValueError(f"connector: must be an integer >= 1, got {c.connector!r}")
         if c.connector in seen:
             raise ValueError(f"connector: {c.connector} listed twice")
         seen.add(c.connector)
+        if c.charging and not c.connected:
+            raise ValueError(f"charging: connector {c.connector} cannot charge while not connected")
         if c.phases not in (1, 3):
             raise ValueError(f"phases: must be 1 or 3, got {c.phases!r} (connector {c.connector})")
         for name in ("offered_a", "drawn_a", "cap_a"):

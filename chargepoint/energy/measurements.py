@@ -45,6 +45,29 @@ def check_current(name: str, value: float) -> float:
     return float(value)
 
 
+#: API-fed meters (smartevse.md §4.8): deci-amperes, each strictly within -2000 .. 2000.
+API_LIMIT_DA = 2000
+
+
+def check_api_da(name: str, value: object) -> int:
+    """An API current in deci-amperes (int or an integer string): return it or raise
+    ValueError naming the field.  The firmware accepts -2000 < x < 2000."""
+    if isinstance(value, bool):
+        raise ValueError(f"{name}: must be an integer number of deci-amperes, got {value!r}")
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise ValueError(f"{name}: must be an integer number of deci-amperes, got {value!r}") from None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int):
+        raise ValueError(f"{name}: must be an integer number of deci-amperes, got {value!r}")
+    if not -API_LIMIT_DA < value < API_LIMIT_DA:
+        raise ValueError(f"{name}: {value} dA outside -{API_LIMIT_DA} < x < {API_LIMIT_DA}")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class PhaseReading:
     at: float

@@ -297,3 +297,23 @@ def test_bad_readings_name_the_field_and_the_manager_carries_on():
         em.feed_ev_meter(0.0, -1, 1.0, 1.0, 1.0)
     em.feed_mains(0.0, 1.0, 1.0, 1.0)
     assert em.step(0.0, [EvStatus(1, connected=True, charging=False)]).connectors[1].limit() == 6.0
+
+
+def test_api_fed_mains_in_deci_amperes_with_the_firmware_range():
+    em = EnergyManager(SMART)
+    em.feed_mains_api(0.0, "123", -45, 1999)
+    d = em.step(0.0, [EvStatus(1, connected=False, charging=False)])
+    assert d.mains_a == (12.3, -4.5, 199.9)
+    for bad, field in [(("1", "2", "2000"), "L3"), ((-2000, 0, 0), "L1"), ((0, "x", 0), "L2"),
+                       ((0, 1.5, 0), "L2")]:
+        with pytest.raises(ValueError, match=field):
+            em.feed_mains_api(2.0, *bad)
+    assert em.meters.mains.at == 0.0  # nothing stored from the bad calls
+    em.feed_battery_api(2.0, "-30")
+    with pytest.raises(ValueError, match="battery_current"):
+        em.feed_battery_api(2.0, 5000)
+
+
+def test_charging_without_connection_is_refused():
+    with pytest.raises(ValueError, match="charging"):
+        EnergyManager(SMART).step(0.0, [EvStatus(1, connected=False, charging=True)])
