@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import signal
 import sys
 
 from backends.smartevse.emulator.runner import Ch32Emulator
@@ -75,6 +76,9 @@ async def _main(args: argparse.Namespace) -> None:
 
     with contextlib.suppress(OSError, ValueError, NotImplementedError):
         loop.add_reader(sys.stdin, _stdin)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
     try:
         await stop.wait()
     finally:
