@@ -228,7 +228,7 @@ class SmartChargingEngine:
         if verify:
             verdict = self.check(connector_id, profile)
             if not verdict.accepted:
-                raise ProfileError(verdict.field, verdict.reason)
+                raise ProfileError(verdict.field, verdict.reason.removeprefix(f"{verdict.field}: "))
         if profile.purpose is Purpose.TX and profile.transaction_id is None and connector_id in self._tx:
             profile = dataclasses.replace(profile, transaction_id=self._tx[connector_id].transaction_id)
         sched = profile.schedule
@@ -531,7 +531,10 @@ class SmartChargingEngine:
             units = {tl.profile.schedule.charging_rate_unit for _, tl in relevant}
             out_unit = RateUnit.W if units == {RateUnit.W} else RateUnit.A
         else:
-            out_unit = RateUnit(unit)
+            try:
+                out_unit = RateUnit(unit)
+            except ValueError:
+                raise ProfileError("chargingRateUnit", f"invalid value {unit!r} (allowed: A, W)") from None
         points = {s}
         for c, tl in relevant:
             anchor = self._anchor(tl, c, s)

@@ -117,3 +117,9 @@ def test_remote_start_profile_rules(engine):
     assert _reason(engine.check_remote_start(prof(1, 0, "TxProfile", tx=3))) == "transactionId"
     assert _reason(engine.check_remote_start(prof(1, 0, "TxDefaultProfile"))) == "chargingProfilePurpose"
     assert _reason(engine.check_remote_start(prof(1, 9, "TxProfile"))) == "stackLevel"
+
+
+def test_install_error_message_is_not_doubled(engine):
+    with pytest.raises(ProfileError) as info:
+        engine.install(1, prof(1, 9))
+    assert str(info.value) == "stackLevel: 9 exceeds the maximum 5"

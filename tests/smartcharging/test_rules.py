@@ -501,3 +501,11 @@ def test_next_change_steps_through_every_boundary(engine):
     while (t := engine.next_change(1, t)) is not None:
         seen.append(int((t - T0).total_seconds()))
     assert seen == [0, 100, 150, 200, 400]
+
+
+def test_composite_invalid_unit_names_the_field(engine):
+    from chargepoint.smartcharging import ProfileError
+
+    with pytest.raises(ProfileError) as info:
+        engine.composite(1, T0, 60, "kW")
+    assert info.value.field == "chargingRateUnit"
