@@ -330,7 +330,7 @@ class EnergyManager:
                 self._iset_da += idiff
                 self._binding = diff_name
                 notes.append(f"{diff_name} over by {_a(-idiff)} A: down at once")
-            else:
+            elif idiff > 0:  # fine regulation only with headroom left (Idifference == 0: no change)
                 imp = isum - 10 * s.import_current_a
                 if imp < -10 and idiff > 10:
                     step = 5

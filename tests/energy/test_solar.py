@@ -75,6 +75,7 @@ def test_start_phase_holds_min_current_for_40_s():
         (each(5.1), -2.5),
         ((24.0, -13.0, -13.0), 0.1),  # export but mains headroom only 1 A: +0.1
         ((26.0, -20.0, -20.0), -1.0),  # a phase over MaxMains: down by the excess at once
+        ((25.0, -20.0, -20.0), 0.0),  # exactly at MaxMains: no fine regulation despite the export
     ],
 )
 def test_fine_regulation_steps(mains, delta):
