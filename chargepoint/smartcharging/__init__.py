@@ -43,8 +43,9 @@ Typical use by the OCPP handlers and the runtime
     controller.handle(SetLimit(connector_id, "ocpp", lim.amps if lim else None), mono_now)
     wake_at = engine.next_change(connector_id, now)       # datetime | None
 
-    # Persistence (errata 3.37): store p.to_json() per engine.installed(); after reboot
-    engine.install(connector_id, ChargingProfile.from_dict(stored), verify=False)
+    # Persistence (errata 3.37): after every change store the rows, after a reboot restore them
+    rows = [row.to_json() for row in engine.installed()]   # {"connectorId", "csChargingProfiles"}
+    engine.restore(rows)            # no transaction checks; TxProfiles wait for transaction_started()
 
 Rules implemented (OCPP 1.6 ed. 2 + errata v4, see docs in shared reference §2.1)
 --------------------------------------------------------------------------------

@@ -42,6 +42,10 @@ class InstalledProfile:
     connector_id: int
     profile: ChargingProfile
 
+    def to_json(self) -> dict:
+        """``{"connectorId": n, "csChargingProfiles": {...camelCase...}}`` -- one row for persistence."""
+        return {"connectorId": self.connector_id, "csChargingProfiles": self.profile.to_json()}
+
 
 @dataclass(slots=True)
 class _Cand:
@@ -102,6 +106,21 @@ class SmartChargingEngine:
                 key=lambda t: (t.connector_id, t.profile.purpose.value, t.profile.stack_level, t.profile.id),
             )
         ]
+
+    def restore(self, rows: Iterable[Mapping]) -> int:
+        """Re-install persisted rows (:meth:`InstalledProfile.to_json` dicts) without the transaction
+        checks (a TxProfile applies again once :meth:`transaction_started` names its transaction).
+        Raises :class:`ProfileError` for a malformed row; returns how many were installed."""
+        n = 0
+        for i, row in enumerate(rows):
+            if not isinstance(row, Mapping) or not isinstance(row.get("connectorId"), int):
+                raise ProfileError(f"rows[{i}].connectorId", "missing or not an integer")
+            connector = row["connectorId"]
+            if not 0 <= connector <= self.connectors:
+                raise ProfileError(f"rows[{i}].connectorId", f"unknown connector {connector}")
+            self.install(connector, ChargingProfile.from_dict(row.get("csChargingProfiles")), verify=False)
+            n += 1
+        return n
 
     def profile(self, profile_id: int) -> InstalledProfile | None:
         tl = self._profiles.get(profile_id)

@@ -509,3 +509,32 @@ def test_composite_invalid_unit_names_the_field(engine):
     with pytest.raises(ProfileError) as info:
         engine.composite(1, T0, 60, "kW")
     assert info.value.field == "chargingRateUnit"
+
+
+def test_persistence_round_trip_through_json(engine):
+    import json
+
+    engine.transaction_started(1, 5, T0)
+    engine.install(0, prof(1, 0, "ChargePointMaxProfile", [(0, 9200, 3)], unit="W"))
+    engine.install(0, prof(2, 1, periods=[(0, 8), (4 * H, 16)], kind="Recurring", recurrency="Daily"))
+    engine.install(1, prof(3, 0, "TxProfile", [(0, 10), (600, 12)], kind="Relative", duration=3600))
+    stored = json.dumps([row.to_json() for row in engine.installed()])
+
+    rebooted = SmartChargingEngine(2, max_current_a=32.0)
+    assert rebooted.restore(json.loads(stored)) == 3
+    assert rebooted.installed() == engine.installed()
+    assert rebooted.limit(1, at(10)) is not None and amps(rebooted, 1, at(10)) == 8.0  # Tx 3 waits for tx 5
+    rebooted.transaction_started(1, 5, T0)  # the transaction resumes
+    for c in (0, 1, 2):
+        assert rebooted.composite(c, at(30), DAY) == engine.composite(c, at(30), DAY)
+
+
+def test_restore_rejects_malformed_rows(engine):
+    from chargepoint.smartcharging import ProfileError
+
+    with pytest.raises(ProfileError) as info:
+        engine.restore([{"connectorId": 7, "csChargingProfiles": {}}])
+    assert info.value.field == "rows[0].connectorId"
+    with pytest.raises(ProfileError) as info:
+        engine.restore([{"connectorId": 1, "csChargingProfiles": {"chargingProfileId": 1}}])
+    assert info.value.field == "stackLevel"
