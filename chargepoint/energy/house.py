@@ -26,13 +26,18 @@ API::
 * ``House(base, pv=None, battery=None, voltage_v=230, start_hour=0)`` -- ``reading(t, ev_a)``
   integrates the battery energy over the time since the previous call (so call it with
   non-decreasing ``t``), then decides the battery power for the present situation.
+* ``house_from_config(mapping)`` -- the same from a scenario file's mapping, e.g.
+  ``{"pv": {"peak_w": 6000, "clouds": 0.5, "seed": 3}, "battery": {"capacity_wh": 10000},
+  "start_hour": 9}``; bad keys raise ValueError naming them (``pv.clouds: ...``).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from itertools import pairwise
+from typing import Any
 
 DEFAULT_BASE_POINTS: tuple[tuple[float, float], ...] = (
     (0.0, 1.0), (6.0, 1.0), (7.0, 3.5), (8.5, 2.0), (12.0, 2.5), (13.0, 3.0),
@@ -218,6 +223,38 @@ class House:
             pv_w=pv_w, battery_w=battery_w, soc=(self.soc_wh / bat.capacity_wh) if bat else None,
             mains_w=sum(mains) * v,
         )
+
+
+def house_from_config(config: Mapping[str, Any]) -> House:
+    """Build a House from a plain mapping (scenario files): keys ``base``, ``pv``, ``battery`` (each a
+    mapping of the dataclass's fields; ``pv``/``battery`` may be absent or null), ``voltage_v``,
+    ``start_hour``.  Unknown or bad keys raise ValueError naming them (e.g. ``pv.clouds``)."""
+    known = {"base", "pv", "battery", "voltage_v", "start_hour"}
+    for key in config:
+        if key not in known:
+            raise ValueError(f"{key}: unknown house key (known: {sorted(known)})")
+
+    def part(key: str, cls: type) -> Any:
+        raw = config.get(key)
+        if raw is None:
+            return None
+        if not isinstance(raw, Mapping):
+            raise ValueError(f"{key}: must be a mapping")
+        names = {f.name for f in fields(cls)}
+        for name in raw:
+            if name not in names:
+                raise ValueError(f"{key}.{name}: unknown field (known: {sorted(names)})")
+        values = dict(raw)
+        for name in ("points", "phase_weights"):
+            if name in values:
+                values[name] = tuple(tuple(p) if isinstance(p, list | tuple) else p for p in values[name])
+        try:
+            return cls(**values)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{key}.{exc}") from None
+
+    return House(base=part("base", BaseLoadProfile), pv=part("pv", PvArray), battery=part("battery", HomeBattery),
+                 voltage_v=float(config.get("voltage_v", 230.0)), start_hour=float(config.get("start_hour", 0.0)))
 
 
 def _spread(amps: float, phases: int) -> tuple[float, float, float]:

@@ -88,3 +88,16 @@ def test_battery_covers_deficit_down_to_min_soc_and_single_phase_battery_on_l1()
     assert r.soc == pytest.approx(0.4) and r.battery_w == 0.0 and sum(r.mains_a) == pytest.approx(6.0)
     with pytest.raises(ValueError, match="t:"):
         house.reading(10.0)
+
+
+def test_house_from_config():
+    from chargepoint.energy import house_from_config
+
+    h = house_from_config({"base": {"points": [[0, 2.0], [24, 2.0]], "phase_weights": [1, 1, 1]},
+                           "pv": {"peak_w": 6900, "sunrise_h": 7, "sunset_h": 19}, "battery": None,
+                           "start_hour": 13})
+    assert h.reading(0.0, (10.0, 10.0, 10.0)).mains_a == pytest.approx((2.0, 2.0, 2.0), abs=1e-3)
+    for bad, field in [({"pv": {"clouds": 2}}, "pv.clouds"), ({"pv": {"colour": 1}}, "pv.colour"),
+                       ({"garden": {}}, "garden"), ({"battery": 5}, "battery")]:
+        with pytest.raises(ValueError, match=field):
+            house_from_config(bad)
