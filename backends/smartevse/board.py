@@ -30,7 +30,8 @@ CH32 line -> HAL events
   ``rcm_tripped``, ``test_io``, ``bl_flash``) + RcdReading for RCM_TRIPPED + MeterStatus for
   CT/EV_NOCOMM; a newly set hard flag also writes ``@setStatePowerUnavailable`` at once.
   LESS_6A (waiting for current) and RCM_TEST (self-test running) are not faults;
-* ``@Temp:n`` -> TemperatureReading;
+* ``@Temp:n`` -> TemperatureReading (above ``maxTemp`` it also writes the safe-state request at
+  once, ahead of the CH32's TEMP_HIGH flag a second later);
 * ``@Irms``/``@PowerMeasured``/energy counters -> MeterReading, one per meter for the lines that
   arrive within 20 ms of each other (EV meter address -> connector 1, mains meter address -> connector 0; others ignored);
 * ``@RFID:hex`` -> RfidPresented (the same card within 3 s is reported once);
@@ -327,8 +328,8 @@ class SmartEvseV4Board:
             log.debug("SetContactors(%s, %s) consistent with CH32 state %s", c1, c2, self.status.state_code)
 
     def set_lock(self, locked: bool) -> None:
-        log.info("SetLock(%s): the CH32 drives the lock from its state (locked while not in A); not sent",
-                 locked)
+        log.debug("SetLock(%s): the CH32 drives the lock from its state (locked while not in A); not sent",
+                  locked)
 
     def set_authorization(self, allowed: bool) -> None:
         self._access = 1 if allowed else 0
@@ -472,8 +473,12 @@ class SmartEvseV4Board:
         if not -60 <= t <= 200:
             self._reject(msg, "temperature outside -60..200 C")
             return
-        self.status.temperature_c = t
+        previous, self.status.temperature_c = self.status.temperature_c, t
         self._emit(TemperatureReading(1, float(t)))
+        limit = self.options.config["maxTemp"]
+        if t > limit and (previous is None or previous <= limit):
+            # the CH32 raises TEMP_HIGH at its next 1 s tick; stop the energy now
+            self._safe_state(f"temperature {t} C above maxTemp {limit} C")
 
     def _meter_for(self, msg: Message) -> tuple[int, _MeterAcc] | None:
         values = msg.as_ints()
