@@ -10,11 +10,13 @@ Wiring (the runtime does this every **2 s**, the firmware's regulation cycle)::
     from chargepoint.energy import EnergyManager, EnergySettings, EvStatus, Mode
 
     em = EnergyManager(EnergySettings(mode=Mode.SMART, max_mains_a=25), now=clock.monotonic())
-    em.feed_mains(now, l1, l2, l3)            # A per phase, signed, import positive (connector-0 meter / API)
+    em.feed_meter_reading(now, reading)       # HAL MeterReading: connector 0 = mains, n = EV meter
+    em.feed_mains(now, l1, l2, l3)            # or directly: A per phase, signed, import positive
     em.feed_ev_meter(now, connector, l1, l2, l3)  # EV meter of a connector, or 0 = EV sub-panel meter
     em.feed_battery(now, current_a)           # home battery, + = charging (Solar only, valid 60 s)
-    decision = em.step(now, [EvStatus(connector=1, connected=True, charging=True, phases=3,
-                                      offered_a=snap.offered_current_a, drawn_a=..., cap_a=...)])
+    statuses = [ev_status_from_snapshot(controller.snapshot(n), max_current_a=settings.max_current_a)
+                for n in connectors]          # or build EvStatus(connector, connected, charging, ...) yourself
+    decision = em.step(now, statuses)
     for command in decision.commands(previous):   # SetLimit / SetPhases, ordered so nothing rises early
         controller.handle(command, now)
     previous = decision
@@ -33,7 +35,10 @@ Public API
   ``feed_mains_api(now, l1_da, l2_da, l3_da)`` / ``feed_battery_api(now, current_da)`` (the REST/MQTT
   API's deci-amperes, -2000 < x < 2000, ValueError naming L1/L2/L3/battery_current),
   ``update_settings(settings)``, ``step(now, list[EvStatus]) -> EnergyDecision``, ``last``.
-* ``EvStatus(connector, connected, charging, phases=3, offered_a=0, drawn_a=0, cap_a=32)``.
+* ``EvStatus(connector, connected, charging, phases=3, offered_a=0, drawn_a=0, cap_a=32)``;
+  ``ev_status_from_snapshot(snapshot, *, max_current_a, hardware_max_a=None, drawn_a=None)`` builds
+  it from a ``ConnectorSnapshot`` (charging = C2/D; cap = min of MaxCurrent, hardware, cable and the
+  non-energy named limits).  ``EnergyManager.feed_meter_reading(now, MeterReading)``.
 * ``EnergyDecision``: ``connectors: dict[int, ConnectorDecision]``, ``stale_mains`` (no mains data
   for 11 s in Smart/Solar: CT_NOCOMM; every connector gets mains=0), ``shortage``,
   ``hard_shortage``, ``no_current_cycles``, ``less_6a``, ``iset_balanced_a``, ``mains_a`` (after the
@@ -58,6 +63,7 @@ a phase above 2 x MaxMains; ChargeDelay 60 s once power is back); home battery (
 /3 per phase or all on L1 with Always Off); EnableC2 and Auto 3P<->1P in Solar.
 """
 
+from chargepoint.energy.adapter import ev_status_from_snapshot
 from chargepoint.energy.house import (
     BaseLoadProfile,
     HomeBattery,
@@ -88,5 +94,6 @@ __all__ = [
     "Mode",
     "PvArray",
     "SettingsError",
+    "ev_status_from_snapshot",
     "house_from_config",
 ]

@@ -46,6 +46,7 @@ from chargepoint.energy.phases import (
 )
 from chargepoint.energy.settings import EnableC2, EnergySettings, Mode
 from chargepoint.energy.types import LIMIT_NAMES, ConnectorDecision, EnergyDecision, EvStatus
+from hal.types import MeterReading
 
 #: The regulation cycle the caller must keep (s).
 CYCLE_S = 2.0
@@ -107,6 +108,14 @@ class EnergyManager:
     def feed_battery(self, now: float, current_a: float) -> None:
         """Home battery current in A, positive = charging (used in Solar only, for 60 s)."""
         self.meters.feed_battery(now, current_a)
+
+    def feed_meter_reading(self, now: float, reading: MeterReading) -> None:
+        """A HAL MeterReading: connector 0 is the mains meter, 1..n the connectors' EV meters."""
+        l1, l2, l3 = reading.current_a
+        if reading.connector == 0:
+            self.meters.feed_mains(now, l1, l2, l3)
+        else:
+            self.meters.feed_ev_meter(now, reading.connector, l1, l2, l3)
 
     def feed_mains_api(self, now: float, l1_da: object, l2_da: object, l3_da: object) -> None:
         """API-fed mains meter (``POST /currents?L1=&L2=&L3=``, MQTT ``L1:L2:L3``): deci-amperes, each
