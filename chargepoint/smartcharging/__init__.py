@@ -39,7 +39,8 @@ Typical use by the OCPP handlers and the runtime
     engine.transaction_ended(connector_id)                                # deletes its TxProfiles
 
     # Runtime: apply the limit and wake exactly at the next boundary (no polling)
-    lim = engine.limit(connector_id, now, phases=ev_phases, others_a=draw_of_other_connectors)
+    lim = engine.limit(connector_id, now, phases=ev_phases)          # one connector / no station cap
+    shares = engine.station_share(now, {1: None, 2: None})           # connectors wanting power
     controller.handle(SetLimit(connector_id, "ocpp", lim.amps if lim else None), mono_now)
     wake_at = engine.next_change(connector_id, now)       # datetime | None
 
@@ -71,9 +72,13 @@ Rules implemented (OCPP 1.6 ed. 2 + errata v4, see docs in shared reference §2.
   ``default_phases``.  A limits are applied as given whatever numberPhases says (errata 3.34: no rescale).
   All arithmetic is exact (Fraction); results are rounded DOWN to 0.1 and are never negative.
   minChargingRate is kept as a hint and never used as a floor.
-* **Station cap sharing.** Distribution rule: a connector may use the cap minus what the other connectors
-  draw now (``limit(..., others_a=...)`` or :meth:`SmartChargingEngine.station_share`), first come first
-  served; re-evaluated by the runtime whenever the draws change, the sum never exceeds the cap.
+* **Station cap sharing.** ChargePointMax caps the connectors' combined flow.  Distribution rule
+  (:meth:`SmartChargingEngine.station_share`): the connectors that want power share the cap by
+  water-filling (max-min fairness): each one's ceiling is min(own TxProfile/TxDefault limit,
+  max_current_a, its demand if given); connectors below an equal share keep their ceiling, the rest is
+  split equally; shares are rounded down, so their sum never exceeds the cap; idle connectors get 0 A.
+  The runtime re-runs it when a connector starts/stops wanting power and at next_change().  The lower
+  level primitive ``limit(c, t, others_a=x)`` gives cap - x (the headroom left by the others' draw).
   composite() for a connector shows the full cap (others drawing nothing); composite(0) is the station
   total = min(cap, sum over connectors of min(connector limit, max_current_a)).
 * **Composite schedule.** From ``start`` (whole seconds) for ``duration_s``; every instant where any

@@ -490,17 +490,67 @@ class SmartChargingEngine:
         return Limit(float(round_down_tenth(amps)), ph, ids, purpose)
 
     def station_share(
-        self, at: datetime, draws_a: Mapping[int, float], phases: Mapping[int, int] | None = None
+        self,
+        at: datetime,
+        demands_a: Mapping[int, float | None],
+        phases: Mapping[int, int] | None = None,
     ) -> dict[int, Limit | None]:
-        """Limits for every connector when the station cap is shared: each connector's share is the cap
-        minus what the *other* connectors draw now (``draws_a``: connector -> A per phase, missing = 0).
-        Applied by every connector against the others' measured draw, the sum stays within the cap."""
+        """Share the station cap (ChargePointMaxProfile) among the connectors that want power.
+
+        ``demands_a``: connector -> what it wants in A per phase (None = as much as allowed); connectors
+        not listed want nothing now.  Each listed connector's ceiling is min(its own TxProfile/TxDefault
+        limit, ``max_current_a``, its demand); the cap is divided by water-filling (max-min fairness):
+        connectors whose ceiling is below an equal share keep their ceiling and the rest is shared equally
+        among the others.  Shares are rounded down to 0.1 A, so their sum never exceeds the cap.
+        Connectors not listed get 0 A while a cap applies.  Without a cap at ``at`` every connector gets
+        its own :meth:`limit`.  Re-run it when a connector starts/stops wanting power and at next_change().
+        """
+        t = to_us(at)
+        phases = phases or {}
+        cap = self._first_active(self._group(Purpose.CHARGE_POINT_MAX, 0), 0, t, t, None)
         out: dict[int, Limit | None] = {}
-        total = sum(draws_a.values())
+        if cap is None:
+            for c in range(1, self.connectors + 1):
+                out[c] = self.limit(c, at, phases.get(c))
+            return out
+        assert cap.tl is not None
+        cap_id = cap.tl.profile.id
+        own: dict[int, _Cand | None] = {}
+        ceilings: dict[int, Fraction] = {}
         for c in range(1, self.connectors + 1):
-            others = total - draws_a.get(c, 0.0)
-            out[c] = self.limit(c, at, (phases or {}).get(c), max(0.0, others))
-        return out
+            if c not in demands_a:
+                out[c] = Limit(0.0, phases.get(c) or cap.phases, (cap_id,), Purpose.CHARGE_POINT_MAX)
+                continue
+            part = self._tx_part(c, t, t, phases.get(c))
+            own[c] = part
+            ceiling = self._max_a if part is None else min(part.amps, self._max_a)
+            demand = demands_a[c]
+            if demand is not None:
+                ceiling = min(ceiling, max(Fraction(0), Fraction(repr(float(demand)))))
+            ceilings[c] = ceiling
+        remaining = cap.amps
+        order = sorted(ceilings, key=lambda c: ceilings[c])
+        for i, c in enumerate(order):
+            equal = remaining / (len(order) - i)
+            alloc = min(ceilings[c], equal)
+            remaining -= alloc
+            part = own[c]
+            if part is not None and part.amps <= alloc:
+                assert part.tl is not None
+                out[c] = Limit(
+                    float(round_down_tenth(part.amps)),
+                    part.phases,
+                    (part.tl.profile.id,),
+                    part.tl.profile.purpose,
+                )
+            else:
+                out[c] = Limit(
+                    float(round_down_tenth(alloc)),
+                    phases.get(c) or cap.phases,
+                    (cap_id,),
+                    Purpose.CHARGE_POINT_MAX,
+                )
+        return dict(sorted(out.items()))
 
     def _relevant(self, connector_id: int) -> list[tuple[int, Timeline]]:
         pairs = [(0, tl) for tl in self._group(Purpose.CHARGE_POINT_MAX, 0)]

@@ -254,3 +254,32 @@ def test_next_change_finds_every_change(scenario, connector, start_s, phases, fr
         if nxt is None:
             break
         t = nxt
+
+
+@SETTINGS
+@given(
+    scenarios(),
+    offsets,
+    st.dictionaries(st.sampled_from([1, 2]), st.none() | st.integers(0, 400).map(lambda x: x / 10)),
+)
+def test_station_share_never_exceeds_the_cap_nor_a_connector_limit(scenario, secs, demands):
+    engine, _, installed = scenario
+    t = T0 + timedelta(seconds=secs)
+    shares = engine.station_share(t, demands)
+    assert set(shares) == {1, 2}
+    cap = None
+    for _, p in sorted(installed, key=lambda cp: -cp[1].stack_level):
+        if p.purpose == "ChargePointMaxProfile" and (cap := ref_value(p, t, None, None)) is not None:
+            break
+    if cap is None:
+        assert shares == {c: engine.limit(c, t) for c in (1, 2)}
+        return
+    assert all(s is not None for s in shares.values())
+    assert sum(Fraction(repr(s.amps)) for s in shares.values()) <= cap
+    for c, share in shares.items():
+        own = engine.limit(c, t)
+        assert own is not None and share.amps <= own.amps
+        if c not in demands:
+            assert share.amps == 0.0
+        elif demands[c] is not None:
+            assert share.amps <= demands[c]

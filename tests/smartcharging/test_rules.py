@@ -320,16 +320,43 @@ def test_min_charging_rate_is_only_a_hint(engine):
 # ------------------------------------------------------------------ station cap
 
 
-def test_station_cap_shared_by_two_connectors(engine):
+def test_station_cap_headroom_with_the_others_draw(engine):
     engine.install(0, prof(1, 0, "ChargePointMaxProfile", [(0, 32)]))
     engine.install(0, prof(2, 0, periods=[(0, 20)]))
     assert amps(engine, 1, at(1)) == 20.0
     assert amps(engine, 1, at(1), others_a=20.0) == 12.0
     assert amps(engine, 2, at(1), others_a=40.0) == 0.0  # never negative
-    shares = engine.station_share(at(1), {1: 20.0, 2: 0.0})
-    assert shares[1].amps == 20.0 and shares[2].amps == 12.0
-    assert shares[1].amps + shares[2].amps <= 32.0
     assert periods_of(engine.composite(0, at(0), 60)) == [(0, 32.0)]  # min(32, 20 + 20)
+
+
+def test_station_cap_shared_by_two_connectors(engine):
+    engine.install(0, prof(1, 0, "ChargePointMaxProfile", [(0, 32), (60, 25.5)]))
+    engine.install(0, prof(2, 0, periods=[(0, 20)]))
+    shares = engine.station_share(at(1), {1: None, 2: None})
+    assert {c: lim.amps for c, lim in shares.items()} == {1: 16.0, 2: 16.0}
+    assert shares[1].profile_ids == (1,) and shares[1].purpose is Purpose.CHARGE_POINT_MAX
+    shares = engine.station_share(at(60), {1: None, 2: None})
+    assert {c: lim.amps for c, lim in shares.items()} == {1: 12.7, 2: 12.7}  # 12.75 each, rounded down
+    # one EV only: it gets its own limit (20 A < 32 A); the idle connector gets nothing of the cap
+    shares = engine.station_share(at(1), {1: None})
+    assert shares[1].amps == 20.0 and shares[1].profile_ids == (2,) and shares[2].amps == 0.0
+    # an EV that wants 6 A leaves the rest to the other (bounded by its own 20 A)
+    shares = engine.station_share(at(1), {1: 6.0, 2: None})
+    assert shares[1].amps == 6.0 and shares[2].amps == 20.0
+
+
+def test_station_share_water_filling_three_connectors():
+    e = SmartChargingEngine(3, max_current_a=32.0)
+    e.install(0, prof(1, 0, "ChargePointMaxProfile", [(0, 30)]))
+    e.install(1, prof(2, 0, periods=[(0, 5)]))
+    shares = e.station_share(at(1), {1: None, 2: None, 3: None})
+    assert {c: lim.amps for c, lim in shares.items()} == {1: 5.0, 2: 12.5, 3: 12.5}
+
+
+def test_station_share_without_cap_is_each_connectors_limit(engine):
+    engine.install(1, prof(1, 0, periods=[(0, 10)]))
+    shares = engine.station_share(at(1), {1: None, 2: None})
+    assert shares[1].amps == 10.0 and shares[2] is None
 
 
 def test_station_total_without_cap_is_the_sum_of_connector_limits(engine):
