@@ -8,7 +8,7 @@ Works in real time and in virtual time alike.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from backends.sim.model import SimModel
@@ -89,7 +89,8 @@ class SimBoard:
         self._timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
         self.latest_meter: dict[int, MeterReading] = {}
-        self.authorization: dict[int, bool] = {}
+        #: optional observer of every command that reaches the board: (command, clock.monotonic())
+        self.on_command: Callable[[HalCommand, float], None] | None = None
 
     # ------------------------------------------------------------------ hal.Board
     async def start(self) -> None:
@@ -129,22 +130,30 @@ class SimBoard:
 
     # ------------------------------------------------------------------ plumbing
     def execute(self, command: HalCommand) -> None:
-        self.model.apply(command, self.clock.monotonic())
+        now = self.clock.monotonic()
+        if self.on_command is not None:
+            self.on_command(command, now)
+        self.model.apply(command, now)
         self.wake()
 
     def wake(self) -> None:
+        """Something changed: queue the resulting events now and let the pump re-arm its timer."""
         if self._wake is not None:
+            self._drain()
             self._wake.set()
+
+    def _drain(self) -> None:
+        for ev in self.model.advance(self.clock.monotonic()):
+            if isinstance(ev, MeterReading):
+                self.latest_meter[ev.connector] = ev
+            self._queue.put_nowait(ev)
 
     async def _pump(self) -> None:
         assert self._wake is not None
         model, clock = self.model, self.clock
         while True:
             self._wake.clear()
-            for ev in model.advance(clock.monotonic()):
-                if isinstance(ev, MeterReading):
-                    self.latest_meter[ev.connector] = ev
-                self._queue.put_nowait(ev)
+            self._drain()
             nxt = model.next_event_time()
             if self._timer is not None:
                 self._timer.cancel()
