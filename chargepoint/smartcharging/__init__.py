@@ -85,6 +85,18 @@ Rules implemented (OCPP 1.6 ed. 2 + errata v4, see docs in shared reference §2.
   involved profile may change is a period boundary; adjacent equal periods merged; no startSchedule in the
   chargingSchedule (errata 3.57), scheduleStart given separately; no instant is ever empty (no limit ->
   the hardware maximum ``max_current_a``).
+
+Choices worth knowing
+---------------------
+* A Relative profile ignores any startSchedule.  A Relative ChargePointMaxProfile belongs to no
+  transaction, so it always runs "from now": limit() applies its first period, composite() unfolds it from
+  the requested start (the one case where the two differ).
+* composite() works in whole seconds from the truncated start; instants that fall inside the same second
+  (sub-second validFrom etc.) are merged keeping the lower value.
+* next_change() is conservative: it may return an instant where the value happens not to change (e.g. a
+  boundary of a profile hidden by a higher stack level); it never misses a change.
+* Errors: parsing raises ProfileError(field, message); check()/check_remote_start() answer a Verdict
+  whose ``field`` names the offending field; queries on an unknown connector raise ValueError.
 """
 
 from chargepoint.smartcharging.composite import CompositePeriod, CompositeSchedule, Limit, round_down_tenth
