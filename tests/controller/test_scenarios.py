@@ -386,3 +386,36 @@ def test_board_owned_state_machine() -> None:
     assert SetAuthorization(1, True) in outs
     outs = d(RcdReading(1, True), 8.0)
     assert Fault.RCD in d.snap().faults and SetAuthorization(1, False) in outs
+
+
+def test_unlock_on_session_end_waits_for_open_contactors() -> None:
+    d = Drive()
+    d.to_charging()
+    outs = d(Authorize(1, False), 20.0)
+    assert d.snap().substate == SubState.C1 and SetLock(1, False) not in outs  # never unlock under load
+    outs = d(PilotReading(1, PilotLevel.V9), 21.0)
+    assert contactors(outs) == [(False, False)] and SetLock(1, False) in outs
+
+
+def test_lock_kept_when_unlock_on_session_end_is_off() -> None:
+    d = Drive(unlock_on_session_end=False)
+    d.to_charging()
+    d(Authorize(1, False), 20.0)
+    d(PilotReading(1, PilotLevel.V9), 21.0)
+    d.until(40.0)
+    assert not any(isinstance(o, SetLock) and not o.locked for t, o in d.log if t >= 20.0)
+    outs = d(PilotReading(1, PilotLevel.V12), 41.0)  # unplug_on_unplug (default) releases it
+    assert SetLock(1, False) in outs
+
+
+def test_offered_current_follows_named_limits_and_binding() -> None:
+    d = Drive(caps={"max_current_a": 32.0}, max_current_a=32.0)
+    _ready_b2(d)
+    d(SetLimit(0, "mains", 20.0), 2.0)
+    d(SetLimit(1, "solar", 11.5), 3.0)
+    s = d.snap()
+    assert (s.offered_current_a, s.binding_limit, s.pwm_duty_permille) == (11.5, "solar", 191)
+    d(SetLimit(1, "solar", None), 4.0)
+    assert (d.snap().offered_current_a, d.snap().binding_limit) == (20.0, "mains")
+    d(SetLimit(0, "mains", None), 5.0)
+    assert (d.snap().offered_current_a, d.snap().binding_limit) == (32.0, "max")
