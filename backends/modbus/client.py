@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -117,7 +118,9 @@ class ModbusMeter:
             self._link, self._owns_link = pool.acquire(transport), False
         else:
             self._link, self._owns_link = ModbusLink(clock, transport, timeout_s), True
-        self._queue: asyncio.Queue[object] = asyncio.Queue(maxsize=max_queued_events)
+        self._buffer: deque[object] = deque()
+        self._max_queued = max(1, max_queued_events)
+        self._wakeup = asyncio.Event()
         self._latest: MeterReading | None = None
         self._status: bool | None = None  # None: nothing reported yet
         self._last_valid = 0.0
@@ -166,12 +169,20 @@ class ModbusMeter:
             self._link.close()
         elif self._pool is not None:
             self._pool.release(self._link)
-        self._emit(_CLOSED, force=True)
+        self._buffer.append(_CLOSED)
+        self._wakeup.set()
 
     async def events(self) -> AsyncIterator[MeterEvent]:
-        """MeterReading / MeterStatus events until :meth:`close`."""
+        """MeterReading / MeterStatus events until :meth:`close`.
+
+        At most ``max_queued_events`` wait for the consumer; beyond that the oldest *reading* is
+        dropped (counted in ``stats.dropped_events``), so statuses and the newest readings survive.
+        """
         while True:
-            item = await self._queue.get()
+            while not self._buffer:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            item = self._buffer.popleft()
             if item is _CLOSED:
                 return
             assert isinstance(item, MeterReading | MeterStatus)
@@ -219,14 +230,13 @@ class ModbusMeter:
             self._log.debug("modbus.poll_failed", kind=kind, detail=detail, **extra)
         self._last_failure = kind
 
-    def _emit(self, item: object, force: bool = False) -> None:
-        while self._queue.full():
-            if not force and not isinstance(item, MeterStatus):
-                self.stats.dropped_events += 1
-                return
-            self._queue.get_nowait()  # make room for a status / the end marker: drop the oldest
+    def _emit(self, item: MeterEvent) -> None:
+        if len(self._buffer) >= self._max_queued:
+            oldest = next((e for e in self._buffer if isinstance(e, MeterReading)), self._buffer[0])
+            self._buffer.remove(oldest)
             self.stats.dropped_events += 1
-        self._queue.put_nowait(item)
+        self._buffer.append(item)
+        self._wakeup.set()
 
     def _good(self, values: MeterValues) -> None:
         self._last_valid = self.clock.monotonic()

@@ -511,10 +511,20 @@ def _put(defn: MeterDefinition, out: dict[int, int], name: str, q: Quantity, val
     width = WIDTH[dtype]
     sf = 0
     if q.scale_register is not None:
+        # Like a SunSpec device: the finest scale factor (from sim_scale) at which every value fits.
         sf = defn.sim_scale.get(name, 0)
+        while True:
+            try:
+                encoded = [split(_unscale(v, q.divisor - sf, dtype), dtype, defn.order) for v in values]
+                break
+            except EncodeError:
+                if sf >= 10:
+                    raise
+                sf += 1
         out.update(zip([q.scale_register], split(sf, DataType.INT16, defn.order), strict=True))
-    for i, v in enumerate(values):
-        regs = split(_unscale(v, q.divisor - sf, dtype), dtype, defn.order)
+    else:
+        encoded = [split(_unscale(v, q.divisor, dtype), dtype, defn.order) for v in values]
+    for i, regs in enumerate(encoded):
         for k, r in enumerate(regs):
             out[q.register + i * width + k] = r
 

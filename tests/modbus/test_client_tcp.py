@@ -329,3 +329,25 @@ def test_events_end_when_the_meter_closes() -> None:
         await server.stop()
 
     run(body)
+
+
+def test_unconsumed_readings_are_bounded_but_statuses_kept() -> None:
+    async def body(clock: VirtualClock) -> None:
+        sim = SimulatedMeter(METERS["sdm630"], 12, values=VALUES)
+        server, port = await serve(sim)
+        meter = ModbusMeter(clock, METERS["sdm630"], TcpTransport("127.0.0.1", port), 12, "mains",
+                            poll_interval_s=1.0, max_queued_events=3)
+        await meter.start()
+        await clock.sleep(9.5)  # 10 readings, nobody listening
+        sim.set_fault("silent")
+        await clock.sleep(20.0)  # comm loss: its status must get through
+        await meter.close()
+        seen = [e async for e in meter.events()]
+        assert meter.stats.readings == 10 and meter.stats.dropped_events > 0
+        # room for 3: readings 3..10 each pushed out the oldest reading, the loss status one more
+        assert seen == [MeterStatus(0, True, "first reading"), meter.latest(),
+                        MeterStatus(0, False, "no valid reading for 11 s")]
+        assert meter.stats.dropped_events == 9
+        await server.stop()
+
+    run(body)
