@@ -96,8 +96,8 @@ class ModbusMeter:
             connector = 1 if connector is None else connector
             if connector < 1:
                 raise ValueError(f"connector of an EV meter must be >= 1, got {connector}")
-        if not 0 <= address <= 247:
-            raise ValueError(f"address must be 0..247, got {address}")
+        if not 1 <= address <= 247:
+            raise ValueError(f"address must be 1..247, got {address}")
         if poll_interval_s <= 0 or timeout_s <= 0:
             raise ValueError("poll_interval_s and timeout_s must be > 0")
         self.clock = clock
@@ -111,11 +111,12 @@ class ModbusMeter:
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
         self.stats = MeterStats()
-        self._pool = pool
+        self._pool: LinkPool | None = None  # set when the link was acquired from a pool
         if isinstance(transport, ModbusLink):
             self._link, self._owns_link = transport, False
         elif pool is not None:
             self._link, self._owns_link = pool.acquire(transport), False
+            self._pool = pool
         else:
             self._link, self._owns_link = ModbusLink(clock, transport, timeout_s), True
         self._buffer: deque[object] = deque()
