@@ -1,0 +1,386 @@
+"""The async glue around the pure :class:`EnergyManager` (the only file of this folder that uses asyncio).
+
+``EnergyService`` runs the manager's 2-s regulation cycle on the program's :class:`Clock`:
+
+* inputs -- every ``MeterReading`` the station publishes (connector 0 = mains meter: a Modbus meter
+  or the simulated house; 1..n = the connectors' EV meters) is fed to the manager the moment it
+  arrives, so the manager knows its age; readings given through the local API (``feed_mains_api``,
+  ``feed_ev_meter_api``, ``feed_battery_api``) and the optional ``house`` signals (home battery,
+  sub-panel meter of the simulated house) are fed the same way;
+* every ``cycle_s`` (2 s) -- ``step(now, statuses)`` with one ``EvStatus`` per connector built from
+  ``station.snapshots()``, then ``decision.commands(previous)`` (``SetLimit`` named mains / circuit /
+  sum_mains / solar and ``SetPhases``) are submitted to the station, lowered limits first;
+* stale mains data (none for >= 11 s in Smart/Solar: the firmware's CT_NOCOMM) -- the manager gives
+  every connector a "mains" limit of 0, which pauses charging through C->C1->B1 in the controller;
+  the service logs ``energy_fault code=ct_nocomm`` once when it starts and once when it clears and
+  reports it in :meth:`status` (``faults``).  It is not a controller ``Fault``: the connector is not
+  Faulted (OCPP status SuspendedEVSE), as on the SmartEVSE, where CT_NOCOMM only stops charging;
+* Normal mode with one connector -- the manager returns no limits, so the service clears its own.
+
+Settings (the firmware names: mode, MaxMains, MaxCircuit, ...) plus the local override current are
+changed with :meth:`update` (validated as a whole first: a bad value changes nothing) and persisted
+as JSON in ``store`` so that they survive a restart.  The override is the controller limit named
+"override": one more term of the minimum, so it never raises the current above an OCPP limit
+(docs/ENERGY.md explains why this differs from the firmware).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import structlog
+
+from chargepoint.clock import Clock
+from chargepoint.controller.types import OfferedCurrentChanged, SetLimit
+from chargepoint.energy.adapter import ev_status_from_snapshot
+from chargepoint.energy.manager import CYCLE_S, EnergyManager
+from chargepoint.energy.settings import EnergySettings, Mode, SettingsError
+from chargepoint.energy.types import EnergyDecision
+from hal.types import MeterReading
+
+log = structlog.get_logger("energy")
+
+#: The settings the local API may read and change (``EnergySettings`` fields + the override).
+API_SETTINGS: tuple[str, ...] = (
+    "mode", "override_current_a", "max_mains_a", "max_circuit_a", "max_sum_mains_a", "max_sum_mains_time_min",
+    "start_current_a", "stop_time_min", "import_current_a", "enable_c2",
+)
+#: Where the mains readings come from: a meter on the station (Modbus / simulated house) or the API.
+MAINS_SOURCES = ("meter", "api")
+
+
+class HouseSignals(Protocol):
+    """Extra signals of a (simulated) house besides its mains meter: the home battery current
+    (A summed over phases, + = charging; None = no battery) and the EV sub-panel meter (A per phase;
+    None = no sub-panel meter)."""
+
+    def battery_a(self) -> float | None: ...
+
+    def subpanel_a(self) -> tuple[float, float, float] | None: ...
+
+
+class SettingsStore:
+    """The energy settings as a small JSON file (written atomically: temp file + rename)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def load(self) -> dict[str, Any]:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return {}
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            log.warning("energy_settings_unreadable", path=str(self.path), error=str(exc))
+            return {}
+        if not isinstance(data, dict):
+            log.warning("energy_settings_unreadable", path=str(self.path), error="not a JSON object")
+            return {}
+        return data
+
+    def save(self, values: Mapping[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(self.path.suffix + ".tmp")
+        tmp.write_text(json.dumps(dict(values), indent=2, sort_keys=True), encoding="utf-8")
+        tmp.replace(self.path)
+
+
+@dataclass(frozen=True, slots=True)
+class EvMeterApiReading:
+    """The last API-fed EV (circuit) meter reading."""
+
+    at: float
+    current_a: tuple[float, float, float]
+    power_w: float | None
+    energy_wh: float | None
+
+
+def settings_to_api(settings: EnergySettings, override_a: float | None) -> dict[str, Any]:
+    doc = {k: v for k, v in asdict(settings).items() if k in API_SETTINGS}
+    doc["mode"] = settings.mode.value
+    doc["enable_c2"] = settings.enable_c2.value
+    doc["override_current_a"] = override_a
+    return {k: doc[k] for k in API_SETTINGS}
+
+
+class EnergyService:
+    """Runs the energy manager every ``cycle_s`` seconds against a :class:`~chargepoint.station.Station`.
+
+    ``station`` needs ``snapshots()``, ``subscribe(listener)``, ``submit(input)``, ``capabilities``.
+    ``max_current_a`` / ``min_current_a`` are the controller's MaxCurrent / MinCurrent.
+    """
+
+    def __init__(
+        self,
+        clock: Clock,
+        station: Any,
+        *,
+        settings: EnergySettings | None = None,
+        override_a: float | None = None,
+        store: SettingsStore | None = None,
+        mains_source: str = "meter",
+        house: HouseSignals | None = None,
+        cycle_s: float = CYCLE_S,
+    ) -> None:
+        if mains_source not in MAINS_SOURCES:
+            raise ValueError(f"mains_meter: must be one of {MAINS_SOURCES}, got {mains_source!r}")
+        self.clock = clock
+        self.station = station
+        self.store = store
+        self.mains_source = mains_source
+        self.house = house
+        self.cycle_s = cycle_s
+        self.manager = EnergyManager((settings or EnergySettings()).validate(), now=clock.monotonic())
+        self.override_a = override_a
+        self.previous: EnergyDecision | None = None
+        self.ev_meter_api: EvMeterApiReading | None = None
+        self.faults: set[str] = set()
+        self.cycles = 0
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self._last_explanation = ""
+        self._bindings: dict[int, tuple[float, str]] = {}
+
+    # ------------------------------------------------------------------ construction from config
+    @classmethod
+    def from_config(cls, clock: Clock, station: Any, energy: Mapping[str, Any], *, max_current_a: float,
+                    min_current_a: float, data_dir: Path | None, mains_source: str | None = None,
+                    house: HouseSignals | None = None) -> EnergyService:
+        """Build from the ``[energy]`` config table (settings + ``override_current_a`` + ``mains_meter``),
+        overlaid by the persisted settings in ``data_dir/energy_settings.json``.  Raises ValueError
+        (SettingsError) naming a bad config key; a bad persisted value is logged and ignored."""
+        table = dict(energy)
+        source = table.pop("mains_meter", None) or mains_source or "meter"
+        if source not in MAINS_SOURCES:
+            raise SettingsError("mains_meter", f"must be one of {MAINS_SOURCES}, got {source!r}")
+        override = table.pop("override_current_a", None)
+        base = EnergySettings(max_current_a=int(max_current_a), min_current_a=int(min_current_a))
+        settings = base.updated(table)
+        override = _check_override(override, settings)
+        store = SettingsStore(data_dir / "energy_settings.json") if data_dir is not None else None
+        if store is not None:
+            saved = store.load()
+            try:
+                saved_override = saved.pop("override_current_a", override)
+                candidate = settings.updated({k: v for k, v in saved.items() if k in API_SETTINGS})
+                override = _check_override(saved_override, candidate)
+                settings = candidate
+            except (SettingsError, ValueError) as exc:
+                log.warning("energy_settings_ignored", path=str(store.path), error=str(exc))
+        return cls(clock, station, settings=settings, override_a=override, store=store,
+                   mains_source=source, house=house)
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def settings(self) -> EnergySettings:
+        return self.manager.settings
+
+    async def start(self) -> None:
+        self._unsubscribe = self.station.subscribe(self._on_item)
+        if self.override_a is not None:
+            await self.station.submit(SetLimit(0, "override", self.override_a))
+        self._task = asyncio.create_task(self._loop(), name="energy-service")
+        log.info("energy_started", mode=self.settings.mode.value, mains_meter=self.mains_source,
+                 override_a=self.override_a)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+
+    async def _loop(self) -> None:
+        next_at = self.clock.monotonic()
+        while True:
+            try:
+                await self.step()
+            except Exception:  # the regulation must keep running; the error is logged
+                log.exception("energy_step_failed")
+            next_at += self.cycle_s
+            now = self.clock.monotonic()
+            if next_at < now:  # fell behind (CPU starved): skip, never burst
+                next_at = now
+            await self.clock.sleep_until(next_at)
+
+    # ------------------------------------------------------------------ inputs
+    def _on_item(self, item: Any) -> None:
+        if isinstance(item, MeterReading):
+            if item.connector == 0 and self.mains_source != "meter":
+                return
+            try:
+                self.manager.feed_meter_reading(self.clock.monotonic(), item)
+            except ValueError as exc:
+                log.warning("energy_meter_reading_refused", connector=item.connector, error=str(exc))
+        elif isinstance(item, OfferedCurrentChanged):
+            old = self._bindings.get(item.connector)
+            if old is None or old[1] != item.binding_limit:
+                log.info("binding_limit", connector=item.connector, offered_a=item.offered_a,
+                         binding_limit=item.binding_limit, previous=old[1] if old else None)
+            self._bindings[item.connector] = (item.offered_a, item.binding_limit)
+
+    def feed_mains_api(self, l1: float, l2: float, l3: float) -> None:
+        """Mains currents from the API (A per phase, signed).  Raises ValueError when the mains meter is
+        not of type "api" or a value is bad (the message names the field)."""
+        if self.mains_source != "api":
+            raise SettingsError("mains_meter", f"the mains meter is {self.mains_source!r}, not 'api'")
+        self.manager.feed_mains(self.clock.monotonic(), l1, l2, l3)
+
+    def feed_ev_meter_api(self, l1: float, l2: float, l3: float, power_w: float | None = None,
+                          energy_wh: float | None = None) -> None:
+        """The EV circuit meter from the API (A per phase): the manager's circuit / sub-panel meter."""
+        now = self.clock.monotonic()
+        self.manager.feed_ev_meter(now, 0, l1, l2, l3)
+        self.ev_meter_api = EvMeterApiReading(now, (float(l1), float(l2), float(l3)), power_w, energy_wh)
+
+    def feed_battery_api(self, current_a: float) -> None:
+        """Home battery current (A, + = charging); valid for 60 s, used in Solar mode only."""
+        self.manager.feed_battery(self.clock.monotonic(), current_a)
+
+    # ------------------------------------------------------------------ settings
+    async def update(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """Apply API settings (validated as a whole; SettingsError names the field and nothing changes),
+        persist them, and push the override limit.  Returns the new settings document."""
+        async with self._lock:
+            unknown = [k for k in changes if k not in API_SETTINGS]
+            if unknown:
+                raise SettingsError(unknown[0], f"unknown setting; allowed: {', '.join(API_SETTINGS)}")
+            plain = {k: v for k, v in changes.items() if k != "override_current_a"}
+            new = self.settings.updated(plain)
+            override = self.override_a
+            if "override_current_a" in changes:
+                override = _check_override(changes["override_current_a"], new)
+            elif new.mode == Mode.SOLAR and override is not None:
+                override = None  # entering Solar clears the override (firmware)
+                log.info("override_cleared", reason="solar mode")
+            else:
+                override = _check_override(override, new)
+            old_override = self.override_a
+            self.manager.update_settings(new)
+            self.override_a = override
+            if override != old_override:
+                await self.station.submit(SetLimit(0, "override", override))
+            doc = settings_to_api(new, override)
+            if self.store is not None:
+                try:
+                    self.store.save(doc)
+                except OSError as exc:
+                    log.error("energy_settings_not_saved", path=str(self.store.path), error=str(exc))
+            log.info("energy_settings_changed", **{k: changes[k] for k in changes})
+        await self.step()
+        return doc
+
+    def settings_document(self) -> dict[str, Any]:
+        return settings_to_api(self.settings, self.override_a)
+
+    # ------------------------------------------------------------------ the cycle
+    async def step(self) -> EnergyDecision:
+        """One regulation cycle now: feed the house signals, step the manager, submit the commands."""
+        async with self._lock:
+            now = self.clock.monotonic()
+            if self.house is not None:
+                battery = self.house.battery_a()
+                if battery is not None:
+                    self.manager.feed_battery(now, battery)
+                sub = self.house.subpanel_a()
+                if sub is not None:
+                    self.manager.feed_ev_meter(now, 0, *sub)
+            hw_max = self.station.capabilities.max_current_a
+            statuses = [ev_status_from_snapshot(s, max_current_a=self.settings.max_current_a, hardware_max_a=hw_max)
+                        for s in self.station.snapshots()]
+            decision = self.manager.step(now, statuses)
+            commands = decision.commands(self.previous)
+            self.previous = decision
+            self.cycles += 1
+            for command in commands:
+                await self.station.submit(command)
+            self._report(decision, commands)
+            return decision
+
+    def _report(self, decision: EnergyDecision, commands: list[Any]) -> None:
+        if decision.stale_mains and "ct_nocomm" not in self.faults:
+            self.faults.add("ct_nocomm")
+            log.warning("energy_fault", code="ct_nocomm", active=True, detail=decision.explanation)
+        elif not decision.stale_mains and "ct_nocomm" in self.faults:
+            self.faults.discard("ct_nocomm")
+            log.warning("energy_fault", code="ct_nocomm", active=False)
+        if commands:
+            log.info("energy_commands", commands=[_describe(c) for c in commands],
+                     explanation=decision.explanation)
+        elif decision.explanation != self._last_explanation:
+            log.debug("energy_decision", explanation=decision.explanation)
+        self._last_explanation = decision.explanation
+
+    def status(self) -> dict[str, Any]:
+        """The energy manager's view for the local API."""
+        d = self.manager.last
+        doc: dict[str, Any] = {
+            "mode": self.settings.mode.value,
+            "mains_meter": self.mains_source,
+            "faults": sorted(self.faults),
+            "override_current_a": self.override_a,
+            "cycles": self.cycles,
+        }
+        if self.ev_meter_api is not None:
+            r = self.ev_meter_api
+            doc["ev_meter"] = {"current_a": list(r.current_a), "power_w": r.power_w, "energy_wh": r.energy_wh,
+                               "age_s": round(self.clock.monotonic() - r.at, 1)}
+        if d is not None:
+            doc.update({
+                "explanation": d.explanation,
+                "stale_mains": d.stale_mains,
+                "mains_a": list(d.mains_a) if d.mains_a is not None else None,
+                "isum_a": d.isum_a,
+                "battery_a": d.battery_a,
+                "iset_balanced_a": d.iset_balanced_a,
+                "shortage": d.shortage,
+                "less_6a": d.less_6a,
+                "solar_stop_timer_s": d.solar_stop_timer_s,
+                "max_sum_mains_timer_s": d.max_sum_mains_timer_s,
+                "phase_switch_timer_s": d.phase_switch_timer_s,
+                "warnings": list(d.warnings),
+                "connectors": [
+                    {"id": n, "limits": dict(c.limits), "phases": c.phases, "allocated_a": c.allocated_a,
+                     "binding": c.binding, "less_6a": c.less_6a, "charge_delay_s": round(c.charge_delay_s, 1),
+                     "reason": c.reason}
+                    for n, c in sorted(d.connectors.items())
+                ],
+            })
+        return doc
+
+
+def _check_override(value: Any, settings: EnergySettings) -> float | None:
+    """The override current: None (off) or MinCurrent..MaxCurrent A; refused in Solar mode."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise SettingsError("override_current_a", f"must be a number or null, got {value!r}")
+    if settings.mode == Mode.SOLAR:
+        raise SettingsError("override_current_a", "not accepted in solar mode (only null)")
+    if not settings.min_current_a <= value <= settings.max_current_a:
+        raise SettingsError("override_current_a", f"must be within {settings.min_current_a}.."
+                            f"{settings.max_current_a} A (MinCurrent..MaxCurrent) or null, got {value:g}")
+    return float(value)
+
+
+def _describe(command: Any) -> str:
+    if isinstance(command, SetLimit):
+        return f"c{command.connector} {command.name}={command.amps}"
+    return f"c{command.connector} phases={getattr(command, 'phases', '?')}"
+
+
+__all__ = ["API_SETTINGS", "MAINS_SOURCES", "EnergyService", "HouseSignals", "SettingsStore",
+           "settings_to_api"]
