@@ -72,15 +72,21 @@ class Runtime:
     services: list[Any] = field(default_factory=list)
     restart_requested: asyncio.Event = field(default_factory=asyncio.Event)
     stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
+    energy: Any = None  # chargepoint.energy.service.EnergyService while running
 
     async def start(self) -> None:
         cfg = self.config
         board = registry.create(cfg.backend.name, self.clock, backend_options(cfg))
         controller = Controller(controller_settings(cfg), board.capabilities)
         meters = self._create_meters()
+        house = self._create_house(board)
+        if house is not None:
+            meters.append(house)
         self.station = Station(self.clock, board, controller, backend_name=cfg.backend.name, extra_sources=meters)
         await self.station.start()
         log.info("station_started", backend=cfg.backend.name, connectors=board.capabilities.connectors)
+        mains = house is not None or any(m.get("role") == "mains" for m in cfg.meters)
+        await self._start_energy(house, has_mains_meter=mains)
         for service in self.services:
             await service.start()
 
@@ -91,7 +97,28 @@ class Runtime:
 
         return [create_meter(self.clock, options) for options in self.config.meters]
 
+    def _create_house(self, board: Any) -> Any:
+        """The simulated house's mains meter (sim backend with a ``[sim] house`` table), else None."""
+        if self.config.backend.name != "sim" or self.config.sim.get("house") is None:
+            return None
+        from backends.sim.house import house_source
+
+        return house_source(self.clock, board, self.config.sim)
+
+    async def _start_energy(self, house: Any, *, has_mains_meter: bool) -> None:
+        from chargepoint.energy.service import EnergyService
+
+        cfg = self.config
+        self.energy = EnergyService.from_config(
+            self.clock, self.station, cfg.energy, max_current_a=cfg.controller.max_current_a,
+            min_current_a=cfg.controller.min_current_a, data_dir=cfg.data_dir,
+            mains_source="meter" if has_mains_meter else "api", house=house)
+        await self.energy.start()
+
     async def stop(self) -> None:
+        if self.energy is not None:
+            await self.energy.stop()
+            self.energy = None
         for service in reversed(self.services):
             try:
                 await service.stop()

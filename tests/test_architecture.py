@@ -8,6 +8,8 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PURE = ["chargepoint/controller", "chargepoint/smartcharging", "chargepoint/energy"]
 FORBIDDEN_IN_PURE = ("asyncio", "ocpp", "websockets", "aiohttp", "backends", "serial", "pymodbus", "sqlite3")
+#: The energy manager's async glue lives next to it and may use asyncio (nothing else of the list).
+ASYNC_GLUE = {"chargepoint/energy/service.py": {"asyncio"}, "chargepoint/smartcharging/service.py": {"asyncio"}}
 SOURCES = ["chargepoint", "hal", "backends", "scenarios"]
 
 
@@ -31,7 +33,8 @@ def test_pure_core_imports_no_io(folder):
     bad = []
     for path in _py_files(folder):
         for name in _imports(path):
-            if name.split(".")[0] in FORBIDDEN_IN_PURE:
+            allowed = ASYNC_GLUE.get(str(path.relative_to(ROOT)), set())
+            if name.split(".")[0] in FORBIDDEN_IN_PURE and name.split(".")[0] not in allowed:
                 bad.append(f"{path.relative_to(ROOT)} imports {name}")
     assert not bad, "\n".join(bad)
 

@@ -17,6 +17,7 @@ import structlog
 from aiohttp import web
 
 from chargepoint.api import validation as v
+from chargepoint.api.energy_routes import ENERGY_ROUTES
 from chargepoint.api.openapi import OPENAPI
 from chargepoint.api.validation import BadRequest
 
@@ -226,6 +227,7 @@ def create_app(runtime: Any, extra_routes: list[web.RouteDef] | None = None) -> 
             web.post("/api/sim/connectors/{id}/ev", post_ev),
             web.post("/api/sim/rfid", post_rfid),
             web.post("/api/sim/faults", post_fault),
+            *ENERGY_ROUTES,  # settings, API-fed meters, battery, GET /api/energy
         ]
     )
     if extra_routes:

@@ -117,3 +117,53 @@ OPENAPI: dict[str, Any] = {
         }),
     },
 }
+
+
+# --------------------------------------------------------------------------- energy manager
+_CURRENT_A = {"type": "number", "minimum": -199.9, "maximum": 199.9}
+
+_ENERGY_SETTINGS = {
+    "type": "object", "additionalProperties": False,
+    "properties": {
+        "mode": {"enum": ["normal", "smart", "solar"]},
+        "override_current_a": {"type": ["number", "null"],
+                               "description": "MinCurrent..MaxCurrent or null (off); refused in solar mode; "
+                                              "one more min term: never above an OCPP limit"},
+        "max_mains_a": {"type": "integer", "minimum": 10, "maximum": 200},
+        "max_circuit_a": {"type": "integer", "minimum": 10, "maximum": 160},
+        "max_sum_mains_a": {"type": "integer", "minimum": 0, "maximum": 600, "description": "0 = off, else 10..600"},
+        "max_sum_mains_time_min": {"type": "integer", "minimum": 0, "maximum": 60},
+        "start_current_a": {"type": "integer", "minimum": 0, "maximum": 48},
+        "stop_time_min": {"type": "integer", "minimum": 0, "maximum": 60},
+        "import_current_a": {"type": "integer", "minimum": 0, "maximum": 48},
+        "enable_c2": {"enum": ["not_present", "always_off", "solar_off", "always_on", "auto"]},
+    },
+}
+
+OPENAPI["paths"].update({
+    "/api/settings": {
+        "get": {"summary": "energy settings (persisted)",
+                "responses": {"200": {"description": "settings",
+                                      "content": {"application/json": {"schema": _ENERGY_SETTINGS}}}}},
+        "post": {**_post("change energy settings (any subset; all or nothing)",
+                         {**_ENERGY_SETTINGS, "minProperties": 1}, sim=False)["post"]},
+    },
+    "/api/mains": _post("mains currents for a mains meter of type api (A, import positive); 409 otherwise", {
+        "type": "object", "additionalProperties": False, "required": ["l1", "l2", "l3"],
+        "properties": {"l1": _CURRENT_A, "l2": _CURRENT_A, "l3": _CURRENT_A},
+    }, sim=False),
+    "/api/ev-meter": _post("EV circuit meter readings (A per phase; optional W, Wh)", {
+        "type": "object", "additionalProperties": False, "required": ["l1", "l2", "l3"],
+        "properties": {"l1": _CURRENT_A, "l2": _CURRENT_A, "l3": _CURRENT_A,
+                       "power_w": {"type": "number"}, "energy_wh": {"type": "number", "minimum": 0}},
+    }, sim=False),
+    "/api/battery": _post("home battery current (A, + = charging; Solar mode only, valid 60 s)", {
+        "type": "object", "additionalProperties": False, "required": ["current_a"],
+        "properties": {"current_a": _CURRENT_A},
+    }, sim=False),
+    "/api/energy": {
+        "get": {"summary": "the energy manager's last decision: binding limit and why, timers, faults",
+                "responses": {"200": {"description": "energy status",
+                                      "content": {"application/json": {"schema": {"type": "object"}}}}}},
+    },
+})
