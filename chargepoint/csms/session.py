@@ -9,6 +9,7 @@ purpose) and the answer is matched by unique id.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from ocpp.routing import on
 from ocpp.v16 import ChargePoint
 from ocpp.v16 import call_result as result
 from ocpp.v16.enums import Action
+from websockets.exceptions import ConnectionClosed
 
 from chargepoint.csms.frames import IN, OUT
 
@@ -156,11 +158,15 @@ class CsmsSession(ChargePoint):
                 if self.csms.registration.get(self.id) == "Rejected":
                     raise ForcedCallError("SecurityError", violation)
             await self._handle_call(msg)
+        except ConnectionClosed:
+            return  # nobody left to answer
         except OCPPError as error:
-            await self._send(msg.create_call_error(error).to_json())
+            with contextlib.suppress(ConnectionClosed):
+                await self._send(msg.create_call_error(error).to_json())
         except Exception as error:  # a bug in a handler: still answer per OCPP-J
             self.logger.exception("%s: handler for %s failed", self.id, action)
-            await self._send(msg.create_call_error(error).to_json())
+            with contextlib.suppress(ConnectionClosed):
+                await self._send(msg.create_call_error(error).to_json())
 
     # -- CSMS -> CP CALLs -----------------------------------------------------------------------
     async def send_call(self, action: str, payload: Any, timeout: float | None = None) -> CallOutcome:  # noqa: ASYNC109 - timeout is virtual-clock time
@@ -170,7 +176,11 @@ class CsmsSession(ChargePoint):
             unique_id = f"csms-{next(_unique_ids)}"
             future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
             self._pending[unique_id] = _Pending(action, future)
-            await self._send(json.dumps([2, unique_id, action, payload], separators=(",", ":")))
+            try:
+                await self._send(json.dumps([2, unique_id, action, payload], separators=(",", ":")))
+            except ConnectionClosed:
+                self._pending.pop(unique_id, None)
+                raise NotConnectedError(f"{self.id} disconnected before {action} could be sent") from None
             try:
                 answer = await self.clock.wait_for(asyncio.shield(future), wait)
             except TimeoutError:
