@@ -106,6 +106,10 @@ _DEBOUNCE_RESOLUTION_S = 0.001  # the debounce needs *more than* b_to_c_debounce
 _EPS = 1e-9
 
 
+#: Limit names owned by the energy manager (chargepoint.energy.LIMIT_NAMES).
+_ENERGY_LIMITS = frozenset({"mains", "circuit", "sum_mains", "solar"})
+
+
 class Controller:
     """IEC 61851-1 controller for ``capabilities.connectors`` connectors (numbered from 1)."""
 
@@ -667,10 +671,10 @@ class Controller:
         hw = self.capabilities.max_current_a
         if hw < best:
             best, name = hw, "hardware"
-        for k, v in self._global_limits.items():
-            if v < best:
-                best, name = v, k
-        for k, v in c.limits.items():
+        # Energy-manager limits follow the other caps (it never allocates above them): on a tie the
+        # other limit is the cause, so energy names are looked at last (strict < keeps the first).
+        named = sorted([*self._global_limits.items(), *c.limits.items()], key=lambda kv: kv[0] in _ENERGY_LIMITS)
+        for k, v in named:
             if v < best:
                 best, name = v, k
         c.target_a = best
