@@ -171,8 +171,10 @@ class SerialLink:
 
     # ------------------------------------------------------------------ receive path
     def _on_data(self, data: bytes) -> None:
-        self.stats.last_rx = self.clock.monotonic()
-        for msg in self.parser.feed(data):
+        messages = self.parser.feed(data)
+        if messages:  # noise alone does not prove the CH32 is alive
+            self.stats.last_rx = self.clock.monotonic()
+        for msg in messages:
             if msg.key == "version":
                 self.stats.ch32_version = msg.value if isinstance(msg.value, int) else None
                 if self.state is LinkState.UP:
