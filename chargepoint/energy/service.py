@@ -2,9 +2,10 @@
 
 ``EnergyService`` runs the manager's 2-s regulation cycle on the program's :class:`Clock`:
 
-* inputs -- every ``MeterReading`` the station publishes (connector 0 = mains meter: a Modbus meter
-  or the simulated house; 1..n = the connectors' EV meters) is fed to the manager the moment it
-  arrives, so the manager knows its age; readings given through the local API (``feed_mains_api``,
+* inputs -- every ``MeterReading`` the station publishes for connector 0 (the mains meter: a Modbus
+  meter or the simulated house) is fed to the manager the moment it arrives, so the manager knows its
+  age; the connectors' own kWh meters (1..n) only with ``ev_meters=True`` (``[energy] ev_meters``,
+  the firmware's EVMeter setting, default off) -- they then take part in MaxCircuit; readings given through the local API (``feed_mains_api``,
   ``feed_ev_meter_api``, ``feed_battery_api``) and the optional ``house`` signals (home battery,
   sub-panel meter of the simulated house) are fed the same way;
 * every ``cycle_s`` (2 s) -- ``step(now, statuses)`` with one ``EvStatus`` per connector built from
@@ -129,6 +130,7 @@ class EnergyService:
         store: SettingsStore | None = None,
         mains_source: str = "meter",
         house: HouseSignals | None = None,
+        ev_meters: bool = False,
         cycle_s: float = CYCLE_S,
     ) -> None:
         if mains_source not in MAINS_SOURCES:
@@ -138,6 +140,7 @@ class EnergyService:
         self.store = store
         self.mains_source = mains_source
         self.house = house
+        self.ev_meters = ev_meters
         self.cycle_s = cycle_s
         self.manager = EnergyManager((settings or EnergySettings()).validate(), now=clock.monotonic())
         self.override_a = override_a
@@ -161,6 +164,9 @@ class EnergyService:
         (SettingsError) naming a bad config key; a bad persisted value is logged and ignored."""
         table = dict(energy)
         source = table.pop("mains_meter", None) or mains_source or "meter"
+        ev_meters = table.pop("ev_meters", False)
+        if not isinstance(ev_meters, bool):
+            raise SettingsError("ev_meters", f"must be true or false, got {ev_meters!r}")
         if source not in MAINS_SOURCES:
             raise SettingsError("mains_meter", f"must be one of {MAINS_SOURCES}, got {source!r}")
         override = table.pop("override_current_a", None)
@@ -178,7 +184,7 @@ class EnergyService:
             except (SettingsError, ValueError) as exc:
                 log.warning("energy_settings_ignored", path=str(store.path), error=str(exc))
         return cls(clock, station, settings=settings, override_a=override, store=store,
-                   mains_source=source, house=house)
+                   mains_source=source, house=house, ev_meters=ev_meters)
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -221,6 +227,8 @@ class EnergyService:
         if isinstance(item, MeterReading):
             if item.connector == 0 and self.mains_source != "meter":
                 return
+            if item.connector != 0 and not self.ev_meters:
+                return  # the connectors' kWh meters take part in MaxCircuit only when configured
             try:
                 self.manager.feed_meter_reading(self.clock.monotonic(), item)
             except ValueError as exc:
