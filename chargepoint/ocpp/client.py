@@ -41,6 +41,7 @@ from chargepoint.ocpp.session import ChargePointSession
 from chargepoint.ocpp.status import StatusReporter
 from chargepoint.ocpp.store import Store
 from chargepoint.ocpp.transactions import TransactionManager
+from chargepoint.smartcharging.service import SmartChargingService
 
 log = logging.getLogger("chargepoint.ocpp")
 
@@ -65,6 +66,8 @@ class OcppClient:
         self.session: ChargePointSession | None = None
         self.ctx: OcppContext | None = None
         self._ws: Any = None
+        #: optional wrapper around each websocket connection (the trace recorder uses it)
+        self.wrap_connection: Any = None
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe: list[Any] = []
         self._aligned_changed = asyncio.Event()
@@ -142,6 +145,8 @@ class OcppClient:
         self._unsubscribe.append(self.station.subscribe(ctx.transactions.on_station_event))
         self._unsubscribe.append(self.station.subscribe(self._on_station_item))
         ctx.transactions.recover()
+        ctx.smart_charging = SmartChargingService.from_context(ctx)  # after recover(): no stale TxProfiles
+        ctx.smart_charging.start()
         return ctx
 
     def _teardown(self) -> None:
@@ -151,7 +156,7 @@ class OcppClient:
         ctx = self.ctx
         if ctx is None:
             return
-        for svc in (ctx.reservations, ctx.firmware, ctx.diagnostics):
+        for svc in (ctx.reservations, ctx.firmware, ctx.diagnostics, ctx.smart_charging):
             try:
                 svc.stop()
             except Exception:
@@ -249,7 +254,7 @@ class OcppClient:
         self.connected = True
         self.connections += 1
         self._reconnect.clear()
-        session = ChargePointSession(ctx, ws)
+        session = ChargePointSession(ctx, self.wrap_connection(ws) if self.wrap_connection else ws)
         self.session = session
         outbox = ctx.outbox
         tasks: list[asyncio.Task[Any]] = []
