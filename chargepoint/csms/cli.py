@@ -93,3 +93,17 @@ async def main(args: argparse.Namespace, clock: Clock) -> int:
             loop.remove_signal_handler(sig)
         await csms.stop()
     return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from chargepoint.clock import RealClock
+
+    clock = RealClock()
+    return clock.run(main(args, clock))
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add the ``csms`` subcommand to the ``chargepoint`` command line."""
+    parser = sub.add_parser("csms", help="run the scriptable test central system (OCPP 1.6J + HTTP API)")
+    add_arguments(parser)
+    parser.set_defaults(handler=_run)

@@ -144,3 +144,10 @@ def test_frames_api_filters_by_cp_and_since():
 
     clock.run(scenario())
 
+
+
+def test_registered_as_chargepoint_subcommand():
+    from chargepoint.cli import build_parser
+
+    args = build_parser().parse_args(["csms", "--port", "0", "--boot", "rejected"])
+    assert args.handler is cli._run and args.port == 0 and args.boot == "rejected"
