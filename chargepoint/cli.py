@@ -83,17 +83,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 async def run_chargepoint(config: Config, clock: Clock) -> int:
-    from chargepoint.app import build_runtime
+    from chargepoint.app import run_chargepoint as run_app
 
-    runtime = build_runtime(config, clock)
+    holder: list = []
     loop = asyncio.get_running_loop()
+
+    def request_stop() -> None:
+        if holder:
+            holder[0].stop_requested.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
-            loop.add_signal_handler(sig, runtime.stop_requested.set)
+            loop.add_signal_handler(sig, request_stop)
         except (NotImplementedError, RuntimeError):
             pass
-    await runtime.run()
-    return 0
+    return await run_app(config, clock, runtime_holder=holder)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -107,6 +111,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"chargepoint: configuration error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        from chargepoint.app import StartupError
+
+        if isinstance(exc, StartupError):
+            print(f"chargepoint: {exc}", file=sys.stderr)
+            return 1
+        raise
     except KeyboardInterrupt:
         return 130
 

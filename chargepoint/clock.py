@@ -85,7 +85,11 @@ class Clock:
         return asyncio.get_running_loop().call_at(monotonic_deadline, callback, *args)
 
     async def wait_for(self, aw: Awaitable[T], seconds: float | None) -> T:
-        return await asyncio.wait_for(aw, seconds)
+        """Like ``asyncio.wait_for`` but built on ``asyncio.timeout``: on Python 3.11,
+        ``asyncio.wait_for`` loses a cancellation that arrives while the awaited thing completes,
+        which can leave a cancelled task running forever.  Raises ``TimeoutError``."""
+        async with asyncio.timeout(seconds):
+            return await aw
 
     def seconds_until_wall(self, when: datetime) -> float:
         return (when - self.now()).total_seconds()

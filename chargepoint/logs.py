@@ -33,14 +33,27 @@ def configure_logging(clock: Clock, fmt: str = "auto", level: str = "info", stre
         if fmt == "console"
         else structlog.processors.JSONRenderer()
     )
-    logging.basicConfig(level=_LEVELS[level], stream=stream, format="%(name)s %(levelname)s %(message)s")
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        ClockTimeStamper(clock),
+    ]
+    # stdlib loggers (ocpp, websockets, pymodbus, our own logging users) render the same way
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(_LEVELS[level])
     for noisy in ("websockets", "ocpp", "pymodbus", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, _LEVELS[level]))
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            ClockTimeStamper(clock),
+            *shared,
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,
             renderer,

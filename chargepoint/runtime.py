@@ -8,6 +8,7 @@ SQLite under the data directory).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -69,7 +70,11 @@ class Runtime:
     config: Config
     clock: Clock
     station: Station | None = None
+    #: builders of the services that live as long as one station (OCPP client, local API, ...);
+    #: called again after every in-process restart, because each start builds a new station.
+    service_factories: list[Callable[[Runtime], Any]] = field(default_factory=list)
     services: list[Any] = field(default_factory=list)
+    ocpp: Any = None  # facade of the running OCPP client (status, transaction ids), or None
     restart_requested: asyncio.Event = field(default_factory=asyncio.Event)
     stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
     energy: Any = None  # chargepoint.energy.service.EnergyService while running
@@ -87,6 +92,7 @@ class Runtime:
         log.info("station_started", backend=cfg.backend.name, connectors=board.capabilities.connectors)
         mains = house is not None or any(m.get("role") == "mains" for m in cfg.meters)
         await self._start_energy(house, has_mains_meter=mains)
+        self.services = [factory(self) for factory in self.service_factories]
         for service in self.services:
             await service.start()
 
@@ -124,6 +130,8 @@ class Runtime:
                 await service.stop()
             except Exception:
                 log.exception("service_stop_failed", service=type(service).__name__)
+        self.services = []
+        self.ocpp = None
         if self.station is not None:
             await self.station.stop()
         log.info("station_stopped")

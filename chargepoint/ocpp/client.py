@@ -311,7 +311,8 @@ class OcppClient:
                 continue
             target = next_aligned(self.clock.now(), interval)
             try:
-                await self.clock.wait_for(self._aligned_changed.wait(), max(0.0, self.clock.seconds_until_wall(target)))
+                async with asyncio.timeout(max(0.0, self.clock.seconds_until_wall(target))):
+                    await self._aligned_changed.wait()
                 continue  # the interval changed: compute the boundary again
             except TimeoutError:
                 pass

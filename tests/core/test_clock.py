@@ -102,3 +102,28 @@ def test_real_clock_is_monotonic_and_utc():
     b = clock.monotonic()
     assert b >= a
     assert clock.now().tzinfo is UTC
+
+
+def test_wait_for_never_loses_a_cancellation():
+    """asyncio.wait_for on 3.11 swallows a cancel that races with completion; Clock.wait_for must not."""
+    clock = VirtualClock()
+
+    async def main():
+        event = asyncio.Event()
+
+        async def waiter():
+            while True:
+                event.clear()
+                try:
+                    await clock.wait_for(event.wait(), 3600)
+                except TimeoutError:
+                    pass
+
+        task = asyncio.ensure_future(waiter())
+        await clock.sleep(1)
+        event.set()  # completes the inner wait ...
+        task.cancel()  # ... in the same loop iteration as the cancellation
+        await clock.sleep(1)
+        return task.done()
+
+    assert clock.run(main()) is True
