@@ -90,6 +90,7 @@ class CsmsSession(ChargePoint):
         self.connected_at = self.clock.now()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._pending: dict[str, _Pending] = {}
+        self._inflight: dict[str, str] = {}  # incoming CALLs not yet answered: unique_id -> action
         self._outgoing_lock = asyncio.Lock()
 
     # -- transport ------------------------------------------------------------------------------
@@ -118,6 +119,11 @@ class CsmsSession(ChargePoint):
             await self._answer_unparseable(raw_msg, error)
             return
         if isinstance(msg, Call):
+            if self._inflight:
+                waiting = ", ".join(f"{a} ({u})" for u, a in self._inflight.items())
+                self.csms.violations.append(
+                    f"{self.id}: sent {msg.action} while its CALL {waiting} was unanswered (OCPP-J 4.1.1)")
+            self._inflight[msg.unique_id] = msg.action
             task = asyncio.get_running_loop().create_task(self._answer(msg))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -139,6 +145,12 @@ class CsmsSession(ChargePoint):
             await self._send(json.dumps([4, frame[1], error.code, error.description or "", error.details or {}]))
 
     async def _answer(self, msg: Call) -> None:
+        try:
+            await self._answer_call(msg)
+        finally:
+            self._inflight.pop(msg.unique_id, None)
+
+    async def _answer_call(self, msg: Call) -> None:
         action = msg.action
         delay = self.csms.behaviour.delay_for(action)
         if delay > 0:

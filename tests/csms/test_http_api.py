@@ -214,3 +214,21 @@ def test_unknown_unsupported_and_invalid_calls_get_ocpp_j_errors(ocpp_schema_che
     assert any("RemoteStartTransaction may not be initiated by the charge point" in e for e in errors)
     assert any("chargePointVendor" in e for e in errors)
     assert sum("not an OCPP-J frame" in e for e in errors) == 2
+
+
+def test_a_second_call_before_the_answer_is_a_recorded_violation():
+    clock = VirtualClock()
+
+    async def scenario():
+        async with TestCsms(clock, behaviour=Behaviour(delays={"Heartbeat": 5})) as csms:
+            raw = RawClient(await open_ws(csms, "CP1"))
+            await raw.ws.send(json.dumps([2, "h1", "Heartbeat", {}]))
+            await raw.ws.send(json.dumps([2, "h2", "Heartbeat", {}]))
+            answers = [await raw.expect(lambda m: m[0] == 3) for _ in range(2)]
+            assert sorted(a[1] for a in answers) == ["h1", "h2"]
+            assert csms.violations == ["CP1: sent Heartbeat while its CALL Heartbeat (h1) was unanswered (OCPP-J 4.1.1)"]
+            await raw.call("Heartbeat", {})  # one at a time again: no new violation
+            assert len(csms.violations) == 1
+            await raw.ws.close()
+
+    clock.run(scenario())
