@@ -272,14 +272,16 @@ class SmartEvseV4Board:
         elif isinstance(command, SetLock):
             self.set_lock(command.locked)
         elif isinstance(command, SetAuthorization):
-            self.set_authorization(command.allowed)
+            self.set_access(command.allowed)
         elif isinstance(command, RequestBoardState):
             self.request_board_state(command.state)
         else:
             log.error("SmartEVSE v4 board cannot execute %r", command)
 
-    async def set_authorization_async(self, connector: int, allowed: bool) -> None:
-        self.set_authorization(allowed)
+    async def set_authorization(self, connector: int, allowed: bool) -> None:
+        """SetAuthorization (what the Station calls): the access bit of the CH32."""
+        self.connector(connector)
+        self.set_access(allowed)
 
     # ------------------------------------------------------------------ commands (sync: write now)
     def send(self, key: str, value: int | None = None) -> bool:
@@ -331,7 +333,7 @@ class SmartEvseV4Board:
         log.debug("SetLock(%s): the CH32 drives the lock from its state (locked while not in A); not sent",
                   locked)
 
-    def set_authorization(self, allowed: bool) -> None:
+    def set_access(self, allowed: bool) -> None:
         self._access = 1 if allowed else 0
         self.send("Access", self._access)
 

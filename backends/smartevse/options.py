@@ -92,24 +92,36 @@ class SmartEvseOptions:
     def from_mapping(cls, options: Mapping[str, Any]) -> SmartEvseOptions:
         """Build from a flat mapping: ``port`` (or ``serial``), ``baudrate``, ``watchdog_s``, ...
         plus any configuration variable by its protocol name (``MaxCurrent``, ``EnableC2``, ...).
+
+        The runtime's generic backend keys are understood too (:data:`GENERIC_KEYS`):
+        ``connectors`` (must be 1), ``max_current_a`` (hardware maximum), ``phases`` (1 ->
+        ``EnableC2`` = 1 "always off"), ``has_lock`` (False -> ``Lock`` 0, True -> ``Lock`` 1 solenoid
+        unless ``Lock`` is given), ``fixed_cable`` (-> ``Config``), ``max_current_setting_a``
+        (-> ``MaxCurrent``), ``min_current_a`` (-> ``MinCurrent``).  Protocol names win over them.
         Raises ValueError naming the offending key."""
         own = {f.name for f in fields(cls)} - {"config"}
         kwargs: dict[str, Any] = {}
         config = dict(DEFAULT_CONFIG)
+        explicit: dict[str, int] = {}
+        generic: dict[str, Any] = {}
         for key, value in options.items():
             if key == "serial":
                 key = "port"
-            if key in own:
+            if key in GENERIC_KEYS:
+                generic[key] = value
+            elif key in own:
                 kwargs[key] = value
             elif key == "config" and isinstance(value, Mapping):
                 for k, v in value.items():
-                    config[k] = _config_value(k, v)
+                    explicit[k] = _config_value(k, v)
             elif key in DEFAULT_CONFIG:
-                config[key] = _config_value(key, value)
+                explicit[key] = _config_value(key, value)
             elif key == "Access":
                 raise ValueError("option 'Access' is not configurable: it follows SetAuthorization")
             else:
                 raise ValueError(f"unknown smartevse option {key!r}")
+        config.update(_from_generic(generic, kwargs))
+        config.update(explicit)
         if not kwargs.get("port"):
             raise ValueError("smartevse option 'port' (serial device path) is required")
         kwargs["port"] = str(kwargs["port"])
@@ -128,6 +140,38 @@ class SmartEvseOptions:
             raise ValueError(f"smartevse option 'MinCurrent' ({config['MinCurrent']}) exceeds "
                              f"'MaxCurrent' ({config['MaxCurrent']})")
         return cls(config=config, **kwargs)
+
+
+#: Backend-neutral keys the runtime passes to every backend.
+GENERIC_KEYS = frozenset({"connectors", "max_current_a", "phases", "has_lock", "fixed_cable",
+                          "max_current_setting_a", "min_current_a"})
+
+
+def _from_generic(generic: Mapping[str, Any], kwargs: dict[str, Any]) -> dict[str, int]:
+    config: dict[str, int] = {}
+    if "connectors" in generic and generic["connectors"] != 1:
+        raise ValueError(f"smartevse option 'connectors': a SmartEVSE v4 has 1 connector, not {generic['connectors']!r}")
+    if "max_current_a" in generic:
+        kwargs.setdefault("hardware_max_current_a", generic["max_current_a"])
+    if "phases" in generic:
+        if generic["phases"] not in (1, 3):
+            raise ValueError(f"smartevse option 'phases': 1 or 3, not {generic['phases']!r}")
+        if generic["phases"] == 1:
+            config["EnableC2"] = 1
+    if "has_lock" in generic:
+        config["Lock"] = 1 if generic["has_lock"] else 0
+    if "fixed_cable" in generic:
+        config["Config"] = 1 if generic["fixed_cable"] else 0
+        if generic["fixed_cable"]:
+            config["Lock"] = 0
+    for key, name in (("max_current_setting_a", "MaxCurrent"), ("min_current_a", "MinCurrent")):
+        if key in generic:
+            try:
+                amps = float(generic[key])
+            except (TypeError, ValueError):
+                raise ValueError(f"smartevse option {key!r}: {generic[key]!r} is not a number") from None
+            config[name] = _config_value(name, round(amps))
+    return config
 
 
 def _config_value(key: str, value: Any) -> int:

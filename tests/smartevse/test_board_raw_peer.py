@@ -144,7 +144,7 @@ async def test_message_mapping(rig, clock) -> None:  # type: ignore[no-untyped-d
 
 async def test_ch32_requests_are_answered_with_our_values(rig, clock) -> None:  # type: ignore[no-untyped-def]
     peer, board, _events = rig
-    board.set_authorization(False)
+    await board.set_authorization(1, False)
     peer.got.clear()
     peer.write(b"@Access:1\n@Mode:2.\n@OverrideCurrent:100\n@ExtSwitch:1.\n")
     await peer.wait_for("OverrideCurrent", 0)

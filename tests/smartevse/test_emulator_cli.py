@@ -29,7 +29,7 @@ async def test_cli_emulator_over_symlink(clock, tmp_path: Path) -> None:
         await board.start()
         try:
             assert board.link.is_up
-            board.set_authorization(True)
+            await board.set_authorization(1, True)
             await events.wait(lambda e: isinstance(e, BoardStateReport) and e.state == "B", within_s=2.0)
             proc.stdin.write(b"status\n")
             await proc.stdin.drain()
