@@ -446,10 +446,8 @@ class Controller:
                 continue
             if f is Fault.CONTACTOR_WELDED and (c.fb_c1 or c.fb_c2):
                 continue
-            if f in (Fault.OVER_TEMPERATURE, Fault.METER, Fault.BOARD):
-                continue  # these clear by themselves when the cause goes away
-            if f is Fault.PILOT and c.pilot is None:
-                continue
+            if f in (Fault.OVER_TEMPERATURE, Fault.METER, Fault.BOARD, Fault.PILOT):
+                continue  # these clear by themselves when the cause goes away (a valid pilot reading)
             if f is Fault.LOCK:
                 c.lock_cmd = None  # re-issue the lock command
                 c.lock_attempts = 0
@@ -674,7 +672,7 @@ class Controller:
         # Energy-manager limits follow the other caps (it never allocates above them): on a tie the
         # other limit is the cause, so energy names are looked at last (strict < keeps the first).
         named = sorted([*self._global_limits.items(), *c.limits.items()], key=lambda kv: kv[0] in _ENERGY_LIMITS)
-        for k, v in named:
+        for k, v in [kv for kv in named if kv[0] != "ocpp"]:
             if v < best:
                 best, name = v, k
         c.target_a = best

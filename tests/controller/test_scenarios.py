@@ -419,3 +419,13 @@ def test_offered_current_follows_named_limits_and_binding() -> None:
     assert (d.snap().offered_current_a, d.snap().binding_limit) == (20.0, "mains")
     d(SetLimit(0, "mains", None), 5.0)
     assert (d.snap().offered_current_a, d.snap().binding_limit) == (32.0, "max")
+
+
+def test_pilot_fault_clears_only_with_a_valid_reading() -> None:
+    d = Drive()
+    d.to_charging()
+    d(PilotReading(1, PilotLevel.NOK), 20.0)
+    d(ResetFault(1, Fault.PILOT), 21.0)
+    assert Fault.PILOT in d.snap().faults  # still shorted: a reset does not hide it
+    d(PilotReading(1, PilotLevel.V9), 22.0)
+    assert Fault.PILOT not in d.snap().faults and d.snap().substate == SubState.B1
