@@ -85,6 +85,7 @@ class Registration:
             await self.ctx.clock.sleep(seconds)
             return
         try:
-            await self.ctx.clock.wait_for(self.wake.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self.wake.wait()
         except TimeoutError:
             pass

@@ -270,10 +270,11 @@ class OcppClient:
         finally:
             self.connected = False
             outbox.set_mode("offline")
-            outbox.drop_queued("StatusNotification", "disconnected")
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            # after the pump stopped (an in-flight one is put back): no status history replay
+            outbox.drop_queued("StatusNotification", "disconnected")
             try:
                 await ws.close()
             except Exception:

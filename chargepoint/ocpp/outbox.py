@@ -217,7 +217,8 @@ class Outbox:
         if timeout is None:
             return await fut
         try:
-            return await self.clock.wait_for(asyncio.shield(fut), timeout)
+            async with asyncio.timeout(timeout):
+                return await asyncio.shield(fut)
         except TimeoutError:
             raise OutboxError(f"{action}: no answer within {timeout} s") from None
 
@@ -267,10 +268,9 @@ class Outbox:
                         continue
                     wait = due if wait is None else min(wait, due)
             try:
-                if wait is None:
+                # asyncio.timeout, not wait_for: wait_for (3.11) can swallow a cancellation
+                async with asyncio.timeout(wait):
                     await self._wakeup.wait()
-                else:
-                    await self.clock.wait_for(self._wakeup.wait(), wait)
             except TimeoutError:
                 pass
 

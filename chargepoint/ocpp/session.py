@@ -101,7 +101,8 @@ class ChargePointSession(CoreHandlers, LocalListHandlers, ReservationHandlers, *
             left = deadline - loop.time()
             if left <= 0:
                 raise TimeoutError
-            response = await self.ctx.clock.wait_for(self._response_queue.get(), left)
+            async with asyncio.timeout(left):
+                response = await self._response_queue.get()
             if response.unique_id == unique_id:
                 return response
             self.logger.warning("ignoring a response with unknown unique id %s", response.unique_id)
