@@ -672,7 +672,7 @@ class Controller:
         # Energy-manager limits follow the other caps (it never allocates above them): on a tie the
         # other limit is the cause, so energy names are looked at last (strict < keeps the first).
         named = sorted([*self._global_limits.items(), *c.limits.items()], key=lambda kv: kv[0] in _ENERGY_LIMITS)
-        for k, v in [kv for kv in named if kv[0] != "ocpp"]:
+        for k, v in named:
             if v < best:
                 best, name = v, k
         c.target_a = best
