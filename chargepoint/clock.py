@@ -111,6 +111,14 @@ class RealClock(Clock):
         return asyncio.run(main)
 
 
+#: Real seconds a virtual-time run may take before it is stopped as runaway.
+DEFAULT_WALL_TIMEOUT = 240.0
+
+
+class VirtualTimeout(TimeoutError):
+    """A virtual-time run took longer than its wall-time allowance."""
+
+
 class VirtualClock(Clock):
     """Virtual time, driven by a :class:`VirtualTimeEventLoop`."""
 
@@ -132,12 +140,26 @@ class VirtualClock(Clock):
     def elapsed(self) -> timedelta:
         return timedelta(seconds=self.loop.time())
 
-    def run(self, main: Coroutine[Any, Any, T]) -> T:
-        """Run ``main`` to completion on this clock's loop, then close the loop."""
+    def run(self, main: Coroutine[Any, Any, T], wall_timeout: float | None = DEFAULT_WALL_TIMEOUT) -> T:
+        """Run ``main`` to completion on this clock's loop, then close the loop.
+
+        ``wall_timeout`` (real seconds) guards against a run that spins forever in virtual time
+        (e.g. waiting for something that never happens while keep-alive timers keep firing): the
+        loop is stopped and :class:`VirtualTimeout` names the virtual time reached.
+        """
         loop = self.loop
         asyncio.set_event_loop(loop)
+        loop.wall_deadline = None if wall_timeout is None else time.monotonic() + wall_timeout
         try:
-            return loop.run_until_complete(main)
+            try:
+                return loop.run_until_complete(main)
+            except RuntimeError:
+                if loop.wall_expired:
+                    raise VirtualTimeout(
+                        f"virtual-time run exceeded {wall_timeout:g} s of wall time "
+                        f"(virtual time reached {loop.time():.1f} s)"
+                    ) from None
+                raise
         finally:
             try:
                 _cancel_all_tasks(loop)
@@ -184,6 +206,10 @@ class _VirtualSelector(selectors.BaseSelector):
         self._real.close()
 
     def select(self, timeout: float | None = None):  # type: ignore[no-untyped-def]
+        loop = self._loop
+        if loop.wall_deadline is not None and not loop.wall_expired and time.monotonic() > loop.wall_deadline:
+            loop.wall_expired = True
+            loop.stop()
         ready = self._real.select(0)
         if ready or timeout == 0:
             return ready
@@ -205,6 +231,8 @@ class VirtualTimeEventLoop(asyncio.SelectorEventLoop):
         real = selectors.DefaultSelector()
         self._virtual_now = 0.0
         self._executor_jobs = 0
+        self.wall_deadline: float | None = None
+        self.wall_expired = False
         super().__init__(_VirtualSelector(self, real))
         self._clock_resolution = 1e-9
 

@@ -127,3 +127,18 @@ def test_wait_for_never_loses_a_cancellation():
         return task.done()
 
     assert clock.run(main()) is True
+
+
+def test_runaway_virtual_run_is_stopped_with_a_clear_error():
+    from chargepoint.clock import VirtualTimeout
+
+    clock = VirtualClock()
+
+    async def spin_forever():
+        while True:
+            await clock.sleep(20)  # a keep-alive that never ends, waiting for nothing
+
+    import pytest
+
+    with pytest.raises(VirtualTimeout, match="virtual time reached"):
+        clock.run(spin_forever(), wall_timeout=0.5)
