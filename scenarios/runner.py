@@ -1,0 +1,355 @@
+"""Run one scenario against the real stack in virtual time and collect what happened.
+
+``replay(scenario) -> RunResult`` creates a :class:`~chargepoint.clock.VirtualClock` starting at the
+scenario's ``start``, starts the stack, applies the steps at their offsets, takes the observations the
+expectations need at their times, runs until ``duration`` and evaluates every expectation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from chargepoint.clock import Clock, VirtualClock
+from chargepoint.controller.types import FaultChanged, OfferedCurrentChanged, StateChanged
+from chargepoint.csms import Frame, NotConnectedError
+from chargepoint.csms.session import CallOutcome
+from chargepoint.recording import TraceRecorder
+from hal.types import MeterReading
+from scenarios.schema import Expectation, Scenario, Step
+from scenarios.stack import Stack
+
+CP_TO_CSMS = "cp->csms"
+CSMS_TO_CP = "csms->cp"
+
+
+@dataclass
+class FrameRecord:
+    t: float
+    direction: str  # cp->csms | csms->cp
+    message_type: str  # CALL CALLRESULT CALLERROR INVALID
+    action: str | None
+    payload: Any
+    unique_id: str | None
+
+
+@dataclass
+class Event:
+    t: float
+    kind: str  # ocpp step state fault offered error
+    text: str
+
+
+@dataclass
+class Sample:
+    t: float
+    connector: int
+    offered_a: float
+    actual_a: float
+    limit_a: float | None  # the smart-charging ("ocpp") limit
+    power_w: float
+
+
+@dataclass
+class ExpectationResult:
+    expectation: Expectation
+    passed: bool
+    summary: str
+    expected: str = ""
+    actual: str = ""
+
+
+@dataclass
+class RunResult:
+    scenario: Scenario
+    frames: list[FrameRecord] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)
+    observations: dict[int, Any] = field(default_factory=dict)  # expectation index -> what was seen
+    call_outcomes: dict[int, CallOutcome] = field(default_factory=dict)  # id(step) -> outcome
+    results: list[ExpectationResult] = field(default_factory=list)
+    wall_s: float = 0.0
+    virtual_s: float = 0.0
+    error: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.error is None and all(r.passed for r in self.results)
+
+    @property
+    def speedup(self) -> float:
+        return self.virtual_s / self.wall_s if self.wall_s > 0 else float("inf")
+
+
+def compact(value: Any, limit: int | None = None) -> str:
+    text = json.dumps(value, separators=(",", ":"), sort_keys=False)
+    if limit is not None and len(text) > limit:
+        return text[: limit - 1] + "…"
+    return text
+
+
+class _Collector:
+    """Listens to the CSMS frame log and the station; stamps everything with scenario time."""
+
+    def __init__(self, clock: Clock, t0: float, result: RunResult) -> None:
+        self.clock = clock
+        self.t0 = t0
+        self.result = result
+        self._last: dict[int, tuple[float, float, float | None, float]] = {}
+        self._actual: dict[int, tuple[float, float]] = {}
+        self.station: Any = None
+
+    def now(self) -> float:
+        return round(self.clock.monotonic() - self.t0, 6)
+
+    def on_frame(self, frame: Frame) -> None:
+        t = self.now()
+        rec = FrameRecord(t, frame.direction, frame.message_type, frame.action, frame.payload, frame.unique_id)
+        self.result.frames.append(rec)
+        arrow = "CP -> CSMS" if frame.direction == CP_TO_CSMS else "CSMS -> CP"
+        if frame.message_type == "CALLERROR":
+            body = f"{frame.payload.get('errorCode')} {frame.payload.get('errorDescription', '')}".strip()
+        else:
+            body = compact(frame.payload, 240)
+        self.result.events.append(Event(t, "ocpp", f"{arrow}  {frame.message_type} {frame.action or '?'} {body}"))
+
+    def note(self, kind: str, text: str) -> None:
+        self.result.events.append(Event(self.now(), kind, text))
+
+    def on_station(self, item: Any) -> None:
+        if isinstance(item, StateChanged):
+            s = item.snapshot
+            self.note("state", f"connector {item.connector}: {item.old} -> {item.new} "
+                               f"(offered {s.offered_current_a:g} A, contactors {'closed' if s.contactor_c1 else 'open'})")
+            self._sample(item.connector)
+        elif isinstance(item, FaultChanged):
+            self.note("fault", f"connector {item.connector}: fault {item.fault} {'raised' if item.active else 'cleared'}"
+                               + (f" ({item.detail})" if item.detail else ""))
+        elif isinstance(item, OfferedCurrentChanged):
+            self.note("offered", f"connector {item.connector}: offered {item.offered_a:g} A ({item.binding_limit})")
+            self._sample(item.connector)
+        elif isinstance(item, MeterReading) and item.connector >= 1:
+            self._actual[item.connector] = (max(item.current_a), item.power_w)
+            self._sample(item.connector)
+
+    def _sample(self, connector: int) -> None:
+        if self.station is None or connector < 1:
+            return
+        snap = self.station.snapshot(connector)
+        actual, power = self._actual.get(connector, (0.0, 0.0))
+        limit = snap.limits.get("ocpp")
+        key = (snap.offered_current_a, actual, limit, power)
+        if self._last.get(connector) == key:
+            return
+        self._last[connector] = key
+        self.result.samples.append(Sample(self.now(), connector, snap.offered_current_a, actual, limit, power))
+
+
+def _step_text(step: Step) -> str:
+    a = step.args
+    if step.kind == "plug":
+        return f"plug connector {a['connector']} (cable {a['cable_a']:g} A)"
+    if step.kind == "unplug":
+        return f"unplug connector {a['connector']}"
+    if step.kind == "ev":
+        return f"EV on connector {a['connector']}: " + ", ".join(f"{k}={v}" for k, v in a.items() if k != "connector")
+    if step.kind == "rfid":
+        return f"RFID {a['id_tag']} presented (connector {a['connector']})"
+    if step.kind == "call":
+        return f"CSMS calls {a['action']} {compact(a['payload'], 200)}"
+    if step.kind == "fault":
+        return f"fault {a['fault']} {'injected' if a['active'] else 'cleared'} (connector {a['connector']})"
+    if step.kind == "temperature":
+        return f"temperature of connector {a['connector']} = {a['celsius']:g} °C"
+    if step.kind == "mains":
+        return f"mains meter: {a['currents']} A"
+    if step.kind == "csms":
+        return f"CSMS behaviour: {compact(a['changes'])}"
+    if step.kind == "offline":
+        return f"CSMS offline for {a['seconds']:g} s"
+    if step.kind == "clock":
+        return f"wall clock jumps {a['jump']:+g} s"
+    return step.kind
+
+
+async def run_in_clock(scn: Scenario, clock: Clock, *, trace_path: str | None = None,
+                       progress: Callable[[float], None] | None = None) -> RunResult:
+    """Run ``scn`` on ``clock`` (already running); returns the result without evaluating expectations."""
+    result = RunResult(scn)
+    stack = Stack(clock, scn.chargepoint, scn.csms)
+    t0 = clock.monotonic()
+    col = _Collector(clock, t0, result)
+    recorder: TraceRecorder | None = None
+    call_tasks: list[asyncio.Task[Any]] = []
+    try:
+        await stack.start()
+        assert stack.csms is not None and stack.station is not None
+        col.station = stack.station
+        stack.csms.frame_log.listeners.append(col.on_frame)
+        stack.station.subscribe(col.on_station)
+        if trace_path is not None:
+            recorder = TraceRecorder(clock, trace_path, {"scenario": scn.name, "chargepoint": vars(scn.chargepoint),
+                                                         "csms": scn.csms})
+            # frames as the charge point sees them: "out" = charge point -> CSMS
+            stack.csms.frame_log.listeners.append(
+                lambda f: recorder.frame("out" if f.direction == CP_TO_CSMS else "in", f.raw))  # type: ignore[union-attr]
+            stack.station.subscribe(recorder.station_item)
+        plan: list[tuple[float, int, int, Any]] = []
+        for i, step in enumerate(scn.steps):
+            plan.append((step.at, 0, i, step))
+        for i, exp in enumerate(scn.expectations):
+            if exp.kind in ("state", "energy", "composite_schedule"):
+                plan.append((exp.args["at"], 1, i, exp))
+        plan.sort(key=lambda p: (p[0], p[1], p[2]))
+        ticker = asyncio.create_task(_progress(clock, t0, scn.duration, progress)) if progress else None
+        for at, _, index, item in plan:
+            await clock.sleep_until(t0 + at)
+            if isinstance(item, Step):
+                col.note("step", _step_text(item))
+                if recorder is not None and item.kind not in ("call", "csms", "offline"):
+                    recorder.sim(item.kind, **item.args)
+                task = await _apply(stack, item, result, col)
+                if task is not None:
+                    call_tasks.append(task)
+            else:
+                task = _observe(stack, item, index, result, col)
+                if task is not None:
+                    call_tasks.append(task)
+        await clock.sleep_until(t0 + scn.duration)
+        if ticker is not None:
+            ticker.cancel()
+            progress(1.0)  # type: ignore[misc]
+        result.virtual_s = clock.monotonic() - t0
+    except Exception as exc:  # the stack broke: report it, do not hide it
+        result.error = f"{type(exc).__name__}: {exc}"
+        col.note("error", result.error)
+    finally:
+        for task in call_tasks:
+            task.cancel()
+        await asyncio.gather(*call_tasks, return_exceptions=True)
+        await stack.stop()
+        if recorder is not None:
+            recorder.close()
+    return result
+
+
+async def _progress(clock: Clock, t0: float, duration: float, report: Callable[[float], None]) -> None:
+    step = max(duration / 50.0, 1.0)
+    while True:
+        report(min(1.0, (clock.monotonic() - t0) / duration))
+        await clock.sleep(step)
+
+
+async def _call(stack: Stack, action: str, payload: Any, timeout: float) -> CallOutcome:  # noqa: ASYNC109 - virtual time
+    assert stack.csms is not None
+    try:
+        return await stack.csms.call(stack.spec.id, action, payload, timeout)
+    except NotConnectedError as exc:
+        return CallOutcome("error", error_code="NotConnected", error_description=str(exc))
+
+
+async def _apply(stack: Stack, step: Step, result: RunResult, col: _Collector) -> asyncio.Task[Any] | None:
+    a = step.args
+    board, csms = stack.board, stack.csms
+    assert csms is not None
+    try:
+        if step.kind == "plug":
+            board.plug(a["connector"], a["cable_a"])
+        elif step.kind == "unplug":
+            board.unplug(a["connector"])
+        elif step.kind == "ev":
+            board.set_ev(a["connector"], **{k: v for k, v in a.items() if k != "connector"})
+        elif step.kind == "rfid":
+            board.present_rfid(a["id_tag"], a["connector"])
+        elif step.kind == "fault":
+            board.inject_fault(a["connector"], a["fault"], a["active"])
+        elif step.kind == "temperature":
+            board.set_temperature(a["connector"], a["celsius"])
+        elif step.kind == "mains":
+            stack.mains.push(a["currents"], a["voltage"])
+        elif step.kind == "csms":
+            csms.behaviour.update(a["changes"])
+        elif step.kind == "offline":
+            await csms.go_offline(a["seconds"])
+        elif step.kind == "clock":
+            stack.clock.set_wall_offset(stack.clock.wall_offset + a["jump"])
+        elif step.kind == "call":
+            async def call() -> None:
+                outcome = await _call(stack, a["action"], a["payload"], a["timeout"])
+                result.call_outcomes[id(step)] = outcome
+                if outcome.status == "timeout":
+                    col.note("step", f"{a['action']}: no answer within {a['timeout']:g} s")
+                elif outcome.error_code == "NotConnected":
+                    col.note("step", f"{a['action']}: charge point not connected")
+
+            return asyncio.create_task(call())
+    except ValueError as exc:  # the simulation refused the control (e.g. plug twice)
+        col.note("error", f"{step.where}: {step.kind}: {exc}")
+        result.error = result.error or f"{step.where}: {step.where.field}: {exc}"
+    return None
+
+
+def _observe(stack: Stack, exp: Expectation, index: int, result: RunResult, col: _Collector) -> asyncio.Task[Any] | None:
+    a = exp.args
+    if exp.kind == "state":
+        n = a["connector"]
+        seen: dict[str, Any] = {"status": _last_status(result.frames, n)}
+        if n >= 1:
+            assert stack.station is not None
+            snap = stack.station.snapshot(n)
+            seen.update(state=str(snap.substate), iec_state=str(snap.iec_state), offered=snap.offered_current_a,
+                        contactors="closed" if snap.contactor_c1 else "open", binding_limit=snap.binding_limit,
+                        locked=snap.locked, authorized=snap.authorized, faults=sorted(str(f) for f in snap.faults))
+        result.observations[index] = seen
+    elif exp.kind == "energy":
+        result.observations[index] = stack.board.energy_wh(a["connector"])
+    elif exp.kind == "composite_schedule":
+        payload = {"connectorId": a["connector"], "duration": a["duration"], "chargingRateUnit": a["unit"]}
+
+        async def ask() -> None:
+            result.observations[index] = await _call(stack, "GetCompositeSchedule", payload, 30.0)
+
+        return asyncio.create_task(ask())
+    return None
+
+
+def _last_status(frames: list[FrameRecord], connector: int) -> str | None:
+    for f in reversed(frames):
+        if (f.direction == CP_TO_CSMS and f.message_type == "CALL" and f.action == "StatusNotification"
+                and isinstance(f.payload, dict) and f.payload.get("connectorId") == connector):
+            return f.payload.get("status")
+    return None
+
+
+def replay(scn: Scenario, *, trace_path: str | None = None,
+           progress: Callable[[float], None] | None = None) -> RunResult:
+    """Run ``scn`` in its own VirtualClock and evaluate the expectations."""
+    from scenarios.expectations import evaluate_all
+
+    clock = VirtualClock(scn.start)
+    began = time.perf_counter()
+    result = clock.run(run_in_clock(scn, clock, trace_path=trace_path, progress=progress))
+    result.wall_s = time.perf_counter() - began
+    result.results = evaluate_all(result)
+    return result
+
+
+def tty_progress(name: str) -> Callable[[float], None] | None:
+    """A progress bar on stderr, only when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(fraction: float) -> None:
+        width = 30
+        done = int(fraction * width)
+        sys.stderr.write(f"\r{name[:40]:<40} [{'#' * done}{'.' * (width - done)}] {fraction * 100:5.1f}%")
+        if fraction >= 1.0:
+            sys.stderr.write("\r" + " " * 80 + "\r")
+        sys.stderr.flush()
+
+    return show
