@@ -103,7 +103,8 @@ _BOARD_STATES = {
     "F": _F,
 }
 _DEBOUNCE_RESOLUTION_S = 0.001  # the debounce needs *more than* b_to_c_debounce_s: tick 1 ms later
-_EPS = 1e-9
+#: timer tolerance: an event loop may run a timer callback up to its clock resolution early
+_EPS = 1e-6
 
 
 #: Limit names owned by the energy manager (chargepoint.energy.LIMIT_NAMES).
@@ -501,7 +502,7 @@ class Controller:
 
     def _run_timers(self, c: ConnectorState, now: float, out: list[ControllerOutput]) -> None:
         s = self.settings
-        if c.replug_until is not None and now >= c.replug_until:
+        if c.replug_until is not None and now >= c.replug_until - _EPS:
             c.replug_until = None  # the pilot reconnects in _apply_outputs
         if c.mismatch_since is not None and now - c.mismatch_since >= s.contactor_feedback_timeout_s - _EPS:
             welded = (c.fb_c1 and not c.c1) or (c.fb_c2 and not c.c2)
@@ -559,7 +560,7 @@ class Controller:
             and c.available
             and not c.faults
             and c.target_a >= self.min_current
-            and now >= c.charge_delay_until
+            and now >= c.charge_delay_until - _EPS
             and c.replug_until is None
         )
 
