@@ -92,7 +92,7 @@ class Rig:
                 and (action is None or f.action == action)]
 
     async def wait_call(self, action: str, pred: Callable[[dict[str, Any]], bool] = lambda p: True,
-                        timeout: float = 60.0, start: int = 0) -> Frame:
+                        timeout: float = 60.0, start: int = 0) -> Frame:  # noqa: ASYNC109
         assert self.csms is not None
         return await self.csms.wait_for_frame(
             lambda f: f.direction == IN and f.message_type == "CALL" and f.action == action and pred(f.payload),
@@ -102,15 +102,19 @@ class Rig:
         return [f.payload["status"] for f in self.calls("StatusNotification")
                 if connector is None or f.payload["connectorId"] == connector]
 
-    async def wait_status(self, connector: int, status: str, timeout: float = 60.0) -> Frame:
+    async def wait_status(self, connector: int, status: str, timeout: float = 60.0, start: int = 0) -> Frame:  # noqa: ASYNC109 - virtual-clock time
         return await self.wait_call("StatusNotification",
-                                    lambda p: p["connectorId"] == connector and p["status"] == status, timeout)
+                                    lambda p: p["connectorId"] == connector and p["status"] == status, timeout, start)
 
-    async def booted(self, timeout: float = 60.0) -> None:
+    def mark(self) -> int:
+        assert self.csms is not None
+        return len(self.csms.frames)
+
+    async def booted(self, timeout: float = 60.0) -> None:  # noqa: ASYNC109 - virtual-clock time
         await self.wait_call("BootNotification", timeout=timeout)
         await self.wait_status(0, self.ctx.status.current_status(0) if self.client else "Available", timeout)
 
-    async def call(self, action: str, payload: dict[str, Any], timeout: float = 30.0) -> Any:
+    async def call(self, action: str, payload: dict[str, Any], timeout: float = 30.0) -> Any:  # noqa: ASYNC109 - virtual-clock time
         assert self.csms is not None
         return await self.csms.call(self.cp_id, action, payload, timeout)
 
