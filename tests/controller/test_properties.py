@@ -50,7 +50,7 @@ ACTION = st.one_of(
     st.tuples(st.just("fault"), _conn, _fault_names, st.booleans()),
     st.tuples(st.just("reset"), st.integers(0, 2), st.sampled_from(list(Fault))),
     st.tuples(st.just("unlock"), _conn),
-    st.tuples(st.just("wait"), st.sampled_from([0.0, 0.01, 0.2, 0.49, 0.51, 1.0, 2.5, 5.9, 6.1, 16.0, 45.0])),
+    st.tuples(st.just("wait"), st.sampled_from([0.0, 0.01, 0.2, 0.49, 0.51, 1.0, 2.5, 5.9, 6.1, 16.0, 45.0, 300.0])),
 )
 
 
