@@ -102,6 +102,10 @@ class Site:
             self._fb = (item.c1_closed, item.c2_closed)
         elif isinstance(item, MeterReading) and item.connector == 0:
             snap = self.controller.snapshot(1)
+            bound = min([self.max_current_a, *snap.limits.values()])
+            if snap.offered_current_a > bound + 1e-9:
+                self.violations.append(f"t={self.clock.monotonic():.1f}: offered {snap.offered_current_a} A "
+                                       f"above {bound} A ({snap.limits})")
             self.traces.append(Trace(self.clock.monotonic(), item.current_a, self.board.model.ev_current(1),
                                      snap.offered_current_a, snap.binding_limit, str(snap.substate), snap.phases))
 
