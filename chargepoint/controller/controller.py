@@ -167,7 +167,11 @@ class Controller:
         return out
 
     def handle(self, inp: ControllerInput, now: float) -> list[ControllerOutput]:
-        """Process one input at monotonic time ``now``; returns the outputs in execution order."""
+        """Process one input at monotonic time ``now``.
+
+        Returns the HAL commands first, in execution order (an opening SetContactors before the
+        pilot change), then the notifications (FaultChanged, StateChanged, OfferedCurrentChanged).
+        """
         if now > self._now:
             self._now = now
         now = self._now
@@ -185,6 +189,12 @@ class Controller:
         # 3. state machine and outputs
         for c in conns[1:]:
             self._settle(c, now, out)
+        # hardware commands first (contactors open before anyone logs the fault), then notifications
+        if len(out) > 1:
+            hal = [o for o in out if type(o) in _HAL_COMMANDS]
+            if hal and len(hal) != len(out):
+                hal.extend(o for o in out if type(o) not in _HAL_COMMANDS)
+                return hal
         return out
 
     def next_deadline(self) -> float | None:
@@ -837,6 +847,7 @@ class Controller:
         )
 
 
+_HAL_COMMANDS = frozenset({SetPilot, SetContactors, SetLock, SetAuthorization, RequestBoardState})
 _ACCEPTS_ALL = frozenset(
     {RcdReading, TemperatureReading, BoardFault, MeterReading, MeterStatus, RfidPresented, Authorize,
      SetLimit, SetAvailability, SetPhases, ResetFault, RequestUnlock}

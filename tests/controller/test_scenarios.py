@@ -429,3 +429,13 @@ def test_pilot_fault_clears_only_with_a_valid_reading() -> None:
     assert Fault.PILOT in d.snap().faults  # still shorted: a reset does not hide it
     d(PilotReading(1, PilotLevel.V9), 22.0)
     assert Fault.PILOT not in d.snap().faults and d.snap().substate == SubState.B1
+
+
+def test_commands_come_before_notifications() -> None:
+    d = Drive()
+    d.to_charging()
+    outs = d(RcdReading(1, True), 20.0)
+    kinds = [type(o).__name__ for o in outs]
+    assert kinds[0] == "SetContactors"
+    last_cmd = max(i for i, k in enumerate(kinds) if k.startswith("Set"))
+    assert kinds.index("FaultChanged") > last_cmd and kinds.index("StateChanged") > last_cmd
