@@ -331,10 +331,10 @@ class OcppClient:
         reason = "SoftReset" if kind == "Soft" else "HardReset"
         stopped = await ctx.transactions.stop_all(reason)
         log.warning("%s reset: %d transaction(s) stopped", kind, stopped)
-        if kind == "Soft":
-            deadline = self.clock.monotonic() + SOFT_RESET_DRAIN_S
-            while ctx.outbox.pending_transaction_messages() and self.clock.monotonic() < deadline and ctx.outbox.online:
-                await self.clock.sleep(0.2)
+        # Soft and Hard alike: give the StopTransactions a chance to leave before the restart
+        deadline = self.clock.monotonic() + SOFT_RESET_DRAIN_S
+        while ctx.outbox.pending_transaction_messages() and self.clock.monotonic() < deadline and ctx.outbox.online:
+            await self.clock.sleep(0.2)
         self.restart_kind = kind
         ctx.restart_kind = kind
         self.restart_requested.set()
