@@ -88,10 +88,12 @@ class Runtime:
         if house is not None:
             meters.append(house)
         self.station = Station(self.clock, board, controller, backend_name=cfg.backend.name, extra_sources=meters)
+        mains = house is not None or any(m.get("role") == "mains" for m in cfg.meters)
+        energy = self._create_energy(house, has_mains_meter=mains)  # a bad [energy] table stops here
         await self.station.start()
         log.info("station_started", backend=cfg.backend.name, connectors=board.capabilities.connectors)
-        mains = house is not None or any(m.get("role") == "mains" for m in cfg.meters)
-        await self._start_energy(house, has_mains_meter=mains)
+        self.energy = energy
+        await energy.start()
         self.services = [factory(self) for factory in self.service_factories]
         for service in self.services:
             await service.start()
@@ -111,15 +113,14 @@ class Runtime:
 
         return house_source(self.clock, board, self.config.sim)
 
-    async def _start_energy(self, house: Any, *, has_mains_meter: bool) -> None:
+    def _create_energy(self, house: Any, *, has_mains_meter: bool) -> Any:
         from chargepoint.energy.service import EnergyService
 
         cfg = self.config
-        self.energy = EnergyService.from_config(
+        return EnergyService.from_config(
             self.clock, self.station, cfg.energy, max_current_a=cfg.controller.max_current_a,
             min_current_a=cfg.controller.min_current_a, data_dir=cfg.data_dir,
             mains_source="meter" if has_mains_meter else "api", house=house)
-        await self.energy.start()
 
     async def stop(self) -> None:
         if self.energy is not None:
