@@ -6,6 +6,7 @@ from itertools import pairwise
 
 from chargepoint.controller import SetLimit
 from chargepoint.energy import EnableC2, EnergySettings, Mode
+from chargepoint.ocpp.meter_values import sampled_values
 from tests.energy.site import FLAT, Site, run_site
 
 BASE_5A = {"points": [[0, 5.0], [24, 5.0]], "phase_weights": [1.0, 1.0, 1.0]}
@@ -159,9 +160,11 @@ def test_auto_phase_switching_3p_1p_3p_never_switches_c2_while_closed() -> None:
         site.house.set_load("oven", (12.0, 12.0, 12.0))
         await watch(240)
         one_phase = site.station.snapshot(1).phases, site.ev()
+        meter_values_1p = sampled_values(site.station, 1, ["Current.Import"], "Sample.Periodic")
         site.house.set_load("oven", None)
         await watch(240)
-        return {"start": phases_start, "one": one_phase, "end": (site.station.snapshot(1).phases, site.ev()),
+        return {"start": phases_start, "one": one_phase, "mv_1p": meter_values_1p,
+                "mv_3p": sampled_values(site.station, 1, ["Current.Import"], "Sample.Periodic"), "end": (site.station.snapshot(1).phases, site.ev()),
                 "seen": seen, "violations": site.violations, "contactors": site.contactor_changes}
 
     r = run_site({"house_config": {"base": FLAT, "pv": pv, "start_hour": 12.5},
@@ -173,6 +176,9 @@ def test_auto_phase_switching_3p_1p_3p_never_switches_c2_while_closed() -> None:
     assert phases == 1 and ev[0] >= 6.0 and ev[1] == 0.0 and ev[2] == 0.0  # C2 open: L1 only
     phases, ev = r["end"]
     assert phases == 3 and min(ev) >= 6.0
+    # OCPP MeterValues report the phases in use (snapshot.phases)
+    assert [sv["phase"] for sv in r["mv_1p"]] == ["L1"] and float(r["mv_1p"][0]["value"]) >= 6.0
+    assert [sv["phase"] for sv in r["mv_3p"]] == ["L1", "L2", "L3"]
     # every change of C2 happened with C1 open: the feedback shows (False, *) between the runs
     changes = r["contactors"]
     closed_c2 = [c2 for _, c1, c2 in changes if c1]
