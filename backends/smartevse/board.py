@@ -24,7 +24,10 @@ HAL command -> CH32 line
 CH32 line -> HAL events
 
 * ``@State:n.`` -> BoardStateReport (codes 0..10 -> A B C D B B C C B B1 C1; 11..13 B, 14 E, 255 F)
-  and ContactorFeedback when it changes (closed in C and C1; C2 unless 1-phase charging);
+  and ContactorFeedback when it changes (closed in C and C1; C2 unless 1-phase charging).  One
+  refinement: the CH32 keeps state A (code 0) with an EV plugged in while access is off (it leaves
+  A on 9 V only with access ON, reference §2.4); with the last ``@Pilot`` at 9/6/3 V that is
+  reported as "B1" (EV present, EVSE not ready), so the controller sees the EV and can authorise;
 * ``@Pilot:n`` -> PilotReading, ``@Pilot:1`` -> DiodeReading(present=True);
 * ``@ErrorFlags:n`` -> BoardFault per hard flag (``ct_nocomm``, ``temp_high``, ``ev_nocomm``,
   ``rcm_tripped``, ``test_io``, ``bl_flash``) + RcdReading for RCM_TRIPPED + MeterStatus for
@@ -46,6 +49,7 @@ CH32 line -> HAL events
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 from collections.abc import AsyncIterator
@@ -103,9 +107,13 @@ PILOT_LEVELS: dict[int, PilotLevel] = {
 }
 #: CH32 states in which it drives PWM (B, COMM_B_OK, COMM_C, COMM_C_OK, C, ACTSTART).
 PWM_STATES = frozenset({1, 2, 5, 6, 7, 8})
+#: Pilot codes that mean an EV is connected (9 V, 6 V, 3 V).
+EV_PRESENT_PILOT = frozenset({9, 6, 3})
 RFID_REPEAT_S = 3.0
 #: Meter lines arriving within this window after the first one make one MeterReading.
 METER_COALESCE_S = 0.02
+#: start() waits this long after the handshake for the CH32's first @State report.
+FIRST_STATE_WAIT_S = 0.5
 
 
 @dataclass
@@ -235,15 +243,24 @@ class SmartEvseV4Board:
             on_down=self._on_link_down,
         )
         self._meter_flush_handle: asyncio.TimerHandle | None = None
+        self._state_seen = asyncio.Event()
+        self._pilot_code: int | None = None
+        self._reported_letter: str | None = None
 
     # ------------------------------------------------------------------ hal.Board
     async def start(self) -> None:
+        """Open the port and do the handshake (up to ``start_timeout_s``), then wait briefly for the
+        CH32's first ``@State`` so the initial readings are queued when this returns.  Without a
+        handshake it returns anyway with BoardFault(link) active and keeps trying."""
         await self.link.start()
         if not await self.link.wait_up(self.options.start_timeout_s):
             detail = self.link.stats.last_error or "no handshake with the CH32"
             log.error("SmartEVSE v4 board not ready after %.1f s: %s (still trying)",
                       self.options.start_timeout_s, detail)
             self._set_fault(0, "link", True, detail)
+            return
+        with contextlib.suppress(TimeoutError):
+            await self.clock.wait_for(self._state_seen.wait(), FIRST_STATE_WAIT_S)
 
     async def close(self) -> None:
         if self._meter_flush_handle is not None:
@@ -334,6 +351,8 @@ class SmartEvseV4Board:
                   locked)
 
     def set_access(self, allowed: bool) -> None:
+        if (1 if allowed else 0) != self._access:
+            log.info("access %s", "ON" if allowed else "OFF")
         self._access = 1 if allowed else 0
         self.send("Access", self._access)
 
@@ -372,7 +391,7 @@ class SmartEvseV4Board:
         if not self.send("setStatePowerUnavailable"):
             log.warning("safe-state request (%s) not sent: port closed", reason)
         else:
-            log.info("safe state requested: %s", reason)
+            log.info("safe state requested: %s (CH32 state %s)", reason, self.status.state_code)
 
     # ------------------------------------------------------------------ link callbacks
     def _on_link_up(self) -> None:
@@ -389,6 +408,7 @@ class SmartEvseV4Board:
 
     # ------------------------------------------------------------------ messages
     def _on_message(self, msg: Message) -> None:
+        log.debug("CH32 -> %s:%s", msg.key, msg.value)
         key = msg.key
         handler = _HANDLERS.get(key)
         if handler is not None:
@@ -409,9 +429,25 @@ class SmartEvseV4Board:
             self._reject(msg, "unknown state code")
             return
         self._set_fault(0, "panic", False)
+        log.debug("CH32 state %s (%s)", code, letter)
         self.status.state_code = code
-        self._emit(BoardStateReport(1, letter))
+        self._state_seen.set()
+        self._report_state(force=True)
         self._update_contactors()
+
+    def _report_state(self, force: bool = False) -> None:
+        """BoardStateReport from the CH32 state, refined by the pilot: the CH32 stays in its state A
+        (code 0) with an EV connected while access is off; the IEC state is then B1 (EV present,
+        no PWM, contactors open), which is what the controller needs to see to authorise."""
+        code = self.status.state_code
+        if code is None:
+            return
+        letter = STATE_LETTER[code]
+        if code == 0 and self._pilot_code in EV_PRESENT_PILOT:
+            letter = "B1"
+        if force or letter != self._reported_letter:
+            self._reported_letter = letter
+            self._emit(BoardStateReport(1, letter))
 
     def _update_contactors(self) -> None:
         if self.status.state_code is None:
@@ -440,7 +476,9 @@ class SmartEvseV4Board:
         if level is None:
             self._reject(msg, "unknown pilot code")
             return
+        self._pilot_code = code
         self._emit(PilotReading(1, level))
+        self._report_state()
 
     def _h_error_flags(self, msg: Message) -> None:
         new = msg.as_int()

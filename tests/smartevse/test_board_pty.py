@@ -164,7 +164,8 @@ async def test_power_panic(connect, emulator: Ch32Emulator, clock) -> None:
     rec = await emulator.wait_received(SAFE, since=panic_line.t, within_s=1.0)
     assert rec.t - panic_line.t < 0.100
     await events.wait(_fault("panic", False), since=t, within_s=2.0)
-    await events.wait(_state("A"), since=t)
+    await events.wait(_state("B1"), since=t)  # CH32 back in its state A, the EV still plugged in
+    assert emulator.firmware.state == 0
 
 
 async def test_silence_trips_watchdog_then_reconnects(connect, emulator: Ch32Emulator, clock) -> None:
@@ -198,7 +199,7 @@ async def test_restart_mid_session_redoes_handshake(connect, emulator: Ch32Emula
     assert emulator.firmware.initialized
     assert emulator.firmware.settings["Access"] == 1
     assert emulator.firmware.esp_current_da == 100
-    await events.wait(_state("A"), since=t)  # the rebooted CH32 starts from A
+    await events.wait(_state("B1"), since=t)  # the rebooted CH32 starts from A (EV plugged: B1)
     await events.wait(_state("C"), since=t, within_s=3.0)  # and the session resumes
 
 

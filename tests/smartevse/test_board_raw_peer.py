@@ -203,3 +203,12 @@ def test_bad_options_name_the_key() -> None:
         SmartEvseOptions.from_mapping({"MaxCurrent": 16})
     with pytest.raises(ValueError, match="'MinCurrent' \\(16\\) exceeds 'MaxCurrent' \\(10\\)"):
         SmartEvseOptions.from_mapping({"port": "x", "MinCurrent": 16, "MaxCurrent": 10})
+
+
+async def test_state_a_with_ev_present_is_reported_as_b1(rig, clock) -> None:  # type: ignore[no-untyped-def]
+    peer, _board, events = rig
+    t = clock.monotonic()
+    peer.write(b"@State:0.\n@Pilot:12\n@Pilot:9\n@Pilot:12\n@Pilot:9\n@State:1.\n")
+    await events.wait(lambda e: isinstance(e, BoardStateReport) and e.state == "B", since=t)
+    states = [e.state for ts, e in events.events if ts >= t and isinstance(e, BoardStateReport)]
+    assert states == ["A", "B1", "A", "B1", "B"]
