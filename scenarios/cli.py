@@ -43,14 +43,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _quiet_logs() -> None:
-    """The timeline is the output: the stack's own logs only for warnings, on stderr."""
+    """The timeline is the output: the stack's own logs only for errors, on stderr."""
     import structlog
 
-    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, force=True)
-    logging.getLogger().setLevel(logging.WARNING)
+    logging.basicConfig(stream=sys.stderr, level=logging.ERROR, force=True)
+    logging.getLogger().setLevel(logging.ERROR)
     structlog.configure(
         processors=[structlog.processors.add_log_level, structlog.dev.ConsoleRenderer(colors=False)],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=False,
     )
