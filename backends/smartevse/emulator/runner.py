@@ -226,7 +226,9 @@ class Ch32Emulator:
         except OSError as exc:
             if exc.errno == errno.EIO:
                 return  # no slave open right now (cannot happen while we hold one; be safe)
-            raise
+            log.error("CH32 emulator: reading the pty failed (%s); receive side stopped", exc)
+            asyncio.get_running_loop().remove_reader(self._master)
+            return
         if data:
             self._rx_queue.put_nowait(data)
 
