@@ -120,14 +120,14 @@ class SmartChargingHandlers:
             profile = ChargingProfile.from_dict(req["csChargingProfiles"])
         except ProfileError as e:
             raise PropertyConstraintViolationError(description=f"csChargingProfiles.{e}", details={}) from None
-        verdict = svc.set_profile(connector, profile)
+        verdict = await svc.set_profile(connector, profile)
         return call_result.SetChargingProfile(status=verdict.status)
 
     @on(Action.clear_charging_profile, skip_schema_validation=True)
     async def on_clear_charging_profile(self, **payload: Any) -> call_result.ClearChargingProfile:
         svc = self._smart()
         req = request("ClearChargingProfile", payload)
-        removed = svc.clear(id=req.get("id"), connector_id=req.get("connectorId"),
+        removed = await svc.clear(id=req.get("id"), connector_id=req.get("connectorId"),
                             purpose=req.get("chargingProfilePurpose"), stack_level=req.get("stackLevel"))
         return call_result.ClearChargingProfile(status="Accepted" if removed else "Unknown")
 

@@ -108,6 +108,7 @@ class SmartChargingService:
         self._again = False
         self._unsubscribe: Callable[[], None] | None = None
         self._listeners: list[Callable[[], None]] = []
+        self._lock = asyncio.Lock()
         self.applies = 0  # evaluations done (diagnostics, tests)
 
     # ------------------------------------------------------------------ construction
@@ -181,21 +182,25 @@ class SmartChargingService:
 
     # ------------------------------------------------------------------ OCPP requests
 
-    def set_profile(self, connector_id: int, profile: ChargingProfile) -> Verdict:
-        """SetChargingProfile: the engine's verdict; an Accepted profile is persisted and applied."""
+    async def set_profile(self, connector_id: int, profile: ChargingProfile) -> Verdict:
+        """SetChargingProfile: the engine's verdict; an Accepted profile is applied to the station first
+        (the new pilot duty does not wait for the disk), then persisted before the answer goes out."""
         verdict = self.engine.set_profile(connector_id, profile, self.clock.now())
         if verdict.accepted:
-            self._changed()
+            await self.apply()
+            self._persist()
         else:
             self.log.info("SetChargingProfile %d on connector %d rejected: %s", profile.id, connector_id,
                           verdict.reason)
         return verdict
 
-    def clear(self, id: int | None = None, connector_id: int | None = None,
-              purpose: Purpose | str | None = None, stack_level: int | None = None) -> list[int]:
+    async def clear(self, id: int | None = None, connector_id: int | None = None,
+                    purpose: Purpose | str | None = None, stack_level: int | None = None) -> list[int]:
+        """ClearChargingProfile: the removed ids (empty -> Unknown); applied, then persisted."""
         removed = self.engine.clear(id=id, connector_id=connector_id, purpose=purpose, stack_level=stack_level)
         if removed:
-            self._changed()
+            await self.apply()
+            self._persist()
         return removed
 
     def composite(self, connector_id: int, duration_s: int, unit: str | None = None) -> CompositeSchedule:
@@ -303,6 +308,10 @@ class SmartChargingService:
 
     async def apply(self) -> dict[int, float | None]:
         """Submit the limits that differ from what was applied and arm the next-boundary timer."""
+        async with self._lock:
+            return await self._apply()
+
+    async def _apply(self) -> dict[int, float | None]:
         now = self.clock.now()
         target = self._timer_target
         if target is not None and now < target and self._timer is None:
