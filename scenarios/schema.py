@@ -59,6 +59,10 @@ class ChargePointSpec:
     fixed_cable: bool = False
     config: dict[str, str] = field(default_factory=dict)
     sim: dict[str, Any] = field(default_factory=dict)
+    vendor: str = "SmartEVSE"
+    model: str = "SmartEVSE-OCPP"
+    serial: str = "SIM-0001"
+    firmware: str = "0.1.0"
 
 
 @dataclass
@@ -162,7 +166,7 @@ def _datetime(n: Located) -> datetime:
 
 def _chargepoint(n: Located) -> ChargePointSpec:
     n.map(("id", "connectors", "max_current", "min_current", "hardware_max_current", "phases", "has_lock",
-           "fixed_cable", "config", "sim"))
+           "fixed_cable", "config", "sim", "vendor", "model", "serial", "firmware"))
     cp = ChargePointSpec()
     if (c := n.get("id")) is not None:
         cp.id = c.str()
@@ -170,6 +174,12 @@ def _chargepoint(n: Located) -> ChargePointSpec:
             raise c.fail("must be a non-empty identity without '/'")
     if (c := n.get("connectors")) is not None:
         cp.connectors = c.int(1, 8)
+    for key, limit in (("vendor", 20), ("model", 20), ("serial", 25), ("firmware", 50)):
+        if (c := n.get(key)) is not None:
+            text = str(c.value) if isinstance(c.value, int | float) and not isinstance(c.value, bool) else c.str()
+            if not 0 < len(text) <= limit:
+                raise c.fail(f"must have 1..{limit} characters (BootNotification)")
+            setattr(cp, key, text)
     if (c := n.get("max_current")) is not None:
         cp.max_current_a = c.number(6, 80)
     if (c := n.get("min_current")) is not None:

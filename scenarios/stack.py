@@ -94,8 +94,8 @@ class Stack:
     def ocpp_options(self) -> OcppOptions:
         assert self.csms is not None
         s = self.spec
-        return OcppOptions(csms_url=self.csms.url, cp_id=s.id, connectors=s.connectors, serial="SIM-0001",
-                           firmware="0.1.0", config=dict(s.config), reconnect_min_s=1.0, reconnect_max_s=30.0)
+        return OcppOptions(csms_url=self.csms.url, cp_id=s.id, connectors=s.connectors, vendor=s.vendor, model=s.model,
+                           serial=s.serial, firmware=s.firmware, config=dict(s.config), reconnect_min_s=1.0, reconnect_max_s=30.0)
 
     async def start(self) -> None:
         behaviour = Behaviour()

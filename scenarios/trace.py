@@ -109,12 +109,27 @@ def _chargepoint_section(header: dict[str, Any]) -> dict[str, Any]:
     section: dict[str, Any] = {}
     names = {"id": "id", "connectors": "connectors", "max_current_a": "max_current", "min_current_a": "min_current",
              "hardware_max_current_a": "hardware_max_current", "phases": "phases", "has_lock": "has_lock",
-             "fixed_cable": "fixed_cable", "config": "config", "sim": "sim"}
+             "fixed_cable": "fixed_cable", "config": "config", "sim": "sim", "vendor": "vendor", "model": "model",
+             "serial": "serial", "firmware": "firmware"}
     for key, name in names.items():
         if key in cp and cp[key] not in (None, {}, ""):
             section[name] = cp[key]
     if "id" not in section and isinstance(cfg.get("id"), str):
         section["id"] = cfg["id"]
+    # a header carrying the runtime's Config (sections backend / controller / sim)
+    backend, controller = cfg.get("backend"), cfg.get("controller")
+    if isinstance(backend, dict):
+        for key, name in (("connectors", "connectors"), ("max_current_a", "hardware_max_current"),
+                          ("phases", "phases"), ("has_lock", "has_lock")):
+            if key in backend:
+                section.setdefault(name, backend[key])
+    if isinstance(controller, dict):
+        for key, name in (("max_current_a", "max_current"), ("min_current_a", "min_current"),
+                          ("fixed_cable", "fixed_cable")):
+            if key in controller:
+                section.setdefault(name, controller[key])
+    if isinstance(cfg.get("sim"), dict) and cfg["sim"] and "sim" not in section:
+        section["sim"] = dict(cfg["sim"])
     return section
 
 
@@ -141,6 +156,7 @@ def _hal_steps(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     steps: list[dict[str, Any]] = []
     plugged: dict[int, bool] = {}
     temp_normal: dict[int, float] = {}
+    rcd: dict[int, bool] = {}
     for rec in records:
         if rec["type"] != "hal":
             continue
@@ -161,7 +177,10 @@ def _hal_steps(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         elif kind == "RfidPresented":
             steps.append({"at": t, "rfid": {"id_tag": d.get("id_tag"), "connector": n}})
         elif kind == "RcdReading":
-            steps.append({"at": t, "fault": {"connector": n, "fault": "rcd", "active": bool(d.get("tripped"))}})
+            tripped = bool(d.get("tripped"))
+            if tripped != rcd.get(n, False):  # the first reading (not tripped) is no event
+                rcd[n] = tripped
+                steps.append({"at": t, "fault": {"connector": n, "fault": "rcd", "active": tripped}})
         elif kind == "TemperatureReading":
             celsius = float(d.get("celsius", 0.0))
             if n not in temp_normal:
@@ -185,6 +204,13 @@ def trace_to_document(path: str | Path, *, name: str | None = None) -> dict[str,
         "duration": round(end + 10.0, 3),
     }
     cp = _chargepoint_section(header)
+    boot = next((f for f in frames if f["kind"] == 2 and f["dir"] == "out" and f["action"] == "BootNotification"),
+                None)
+    if boot is not None and isinstance(boot.get("payload"), dict):
+        for name, key in (("vendor", "chargePointVendor"), ("model", "chargePointModel"),
+                          ("serial", "chargePointSerialNumber"), ("firmware", "firmwareVersion")):
+            if boot["payload"].get(key):
+                cp.setdefault(name, boot["payload"][key])
     if cp:
         doc["chargepoint"] = cp
     csms, steps = _csms_side(frames)
