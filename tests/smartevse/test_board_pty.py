@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import pytest
+
 from backends.smartevse import create_backend
 from backends.smartevse.emulator import Ch32Emulator
 from backends.smartevse.protocol import CONFIG_VARIABLES, RCM_TRIPPED, TEMP_HIGH
@@ -18,6 +20,7 @@ from hal.types import (
     PilotMode,
     PilotReading,
     RcdReading,
+    RfidPresented,
     SetAuthorization,
     SetContactors,
     SetPilot,
@@ -219,6 +222,19 @@ async def test_garbage_and_truncated_lines(connect, emulator: Ch32Emulator, cloc
     emulator.plug()
     await board.execute(SetAuthorization(1, True))
     await events.wait(_state("B"), since=t, within_s=2.0)
+
+
+async def test_rfid_card_and_switch(connect, emulator: Ch32Emulator, clock) -> None:
+    board, events = await connect()
+    t = clock.monotonic()
+    emulator.inject("rfid", tag="0104A1B2C3D4E5F6")
+    emulator.inject("ext_switch", pressed=True)
+    await events.wait(lambda e: isinstance(e, RfidPresented) and e.id_tag == "0104A1B2C3D4E5F6", since=t)
+    while "ExtSwitch" not in board.status.shadow and clock.monotonic() - t < 1.0:
+        await clock.sleep(0.01)
+    assert board.status.shadow["ExtSwitch"] == 1
+    with pytest.raises(ValueError, match="hex"):
+        emulator.inject("rfid", tag="xyz")
 
 
 async def test_missing_port_retries_then_connects(clock, tmp_path: Path, caplog) -> None:

@@ -4,7 +4,7 @@
 
 Commands on stdin (one per line): ``plug``, ``unplug``, ``request on|off``, ``current <A>``,
 ``rcd``, ``rcd_reset``, ``temp <C>``, ``panic [s]``, ``silent [s]``, ``talk``, ``restart``,
-``garbage``, ``truncated``, ``status``.
+``garbage``, ``truncated``, ``rfid <hex>``, ``status``.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ def _command(emu: Ch32Emulator, line: str) -> str:
             emu.set_ev(max_current_a=float(args[0]))
         elif cmd == "rcd":
             emu.inject("rcd_trip")
+        elif cmd == "rfid":
+            emu.inject("rfid", tag=args[0])
         elif cmd in ("rcd_reset", "temp", "panic", "silent", "talk", "restart", "garbage", "truncated"):
             kw: dict[str, object] = {}
             if cmd == "temp":

@@ -23,13 +23,13 @@ from pathlib import Path
 
 from backends.smartevse.emulator.ev import EvModel
 from backends.smartevse.emulator.firmware import Ch32Firmware
-from backends.smartevse.protocol import ESP32_TO_CH32, LineParser, Message
+from backends.smartevse.protocol import ESP32_TO_CH32, LineParser, Message, encode_report
 from chargepoint.clock import Clock
 
 log = logging.getLogger(__name__)
 
 FAULTS = ("rcd_trip", "rcd_reset", "temperature", "panic", "power_restored", "silent", "talk", "restart",
-          "garbage", "truncated")
+          "garbage", "truncated", "rfid", "ext_switch")
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +140,9 @@ class Ch32Emulator:
         * ``silent`` (``seconds=``, default forever) / ``talk`` -- stop/resume all activity (a hung MCU);
         * ``restart`` -- reboot: configuration and state lost, handshake needed again;
         * ``garbage`` (``data=`` bytes, default a noise burst) -- raw bytes on the wire;
-        * ``truncated`` -- a line cut short followed by a good line.
+        * ``truncated`` -- a line cut short followed by a good line;
+        * ``rfid`` (``tag=`` 16 hex chars) -- a card at the reader (``@RFID:...``);
+        * ``ext_switch`` (``pressed=`` bool) -- the external switch input (``@ExtSwitch:n.``).
         """
         fw = self.firmware
         now = self.clock.monotonic()
@@ -175,6 +177,12 @@ class Ch32Emulator:
         elif fault == "truncated":
             self._raw_tx.append((b"@Irms:012,16", False))  # cut mid-value, no newline
             self._raw_tx.append((f"@Temp:{fw.temperature_c}\n".encode(), False))
+        elif fault == "rfid":
+            fw.outbox.append(encode_report("RFID", str(kw.get("tag", "01020304050607A8"))))
+            self._flush_outbox()
+        elif fault == "ext_switch":
+            fw.outbox.append(encode_report("ExtSwitch", 1 if kw.get("pressed", True) else 0, dot=True))
+            self._flush_outbox()
         else:
             raise ValueError(f"unknown fault {fault!r}; known: {', '.join(FAULTS)}")
         self._tx_wake.set()
