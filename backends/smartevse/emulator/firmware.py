@@ -75,6 +75,9 @@ class Ch32Firmware:
     outbox: list[bytes] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        # the kWh meters are Modbus devices of their own: their totals survive a CH32 restart
+        self.ev_energy_wh = 0.0
+        self.mains_energy_wh = 0.0
         self.power_on()
 
     # ------------------------------------------------------------------ lifecycle
@@ -107,9 +110,7 @@ class Ch32Firmware:
         self.last_pilot: int | None = None
         self.last_temp: int | None = None
         self.last_charge_current: int | None = None
-        self.ev_energy_wh = 0.0
-        self.session_start_wh = 0.0
-        self.mains_energy_wh = 0.0
+        self.session_start_wh = self.ev_energy_wh
         self.now = 0.0
         self.unknown_commands = 0
         self.outbox.append(encode_log("CH32 boot, waiting for configuration"))
