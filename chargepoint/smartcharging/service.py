@@ -163,10 +163,16 @@ class SmartChargingService:
         for c in range(1, self.station.connectors + 1):
             self.applied[c] = self.station.snapshot(c).limits.get(LIMIT_NAME)
         self._unsubscribe = self.station.subscribe(self._on_station_item)
+        listeners = getattr(self.transactions, "listeners", None)
+        if listeners is not None:
+            listeners.append(self._on_transactions_changed)
         self.request_apply()
         return restored
 
     def stop(self) -> None:
+        listeners = getattr(self.transactions, "listeners", None)
+        if listeners is not None and self._on_transactions_changed in listeners:
+            listeners.remove(self._on_transactions_changed)
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
@@ -222,7 +228,9 @@ class SmartChargingService:
             self.log.warning("RemoteStart chargingProfile ignored: %s", e)
             return Verdict(False, str(e), e.field)
         verdict = self.engine.bind_pending_tx_profile(connector, profile)
-        if not verdict.accepted:
+        if verdict.accepted:
+            self.request_apply()  # applied ahead of the transaction (see _pending_limit)
+        else:
             self.log.warning("RemoteStart chargingProfile ignored: %s", verdict.reason)
         return verdict
 
@@ -250,6 +258,16 @@ class SmartChargingService:
         for p in own:
             self.engine.install(connector, dataclasses.replace(p, transaction_id=transaction_id), verify=False)
         self._changed()
+
+    def _on_transactions_changed(self, connector: int) -> None:
+        """A RemoteStart whose transaction did not start (ConnectionTimeOut, refused) drops its profile."""
+        tm = self.transactions
+        if (self.engine.pending_tx_profile(connector) is not None and connector not in self._tx_ids
+                and tm.pending(connector) is None and tm.active(connector) is None
+                and not self.station.snapshot(connector).authorized):
+            self.log.info("connector %d: RemoteStart did not start a transaction, its profile is dropped", connector)
+            self.engine.discard_pending_tx_profile(connector)
+            self.request_apply()
 
     def on_transaction_ended(self, connector: int, local_id: int | None = None) -> None:
         self._tx_ids.pop(connector, None)
@@ -304,7 +322,26 @@ class SmartChargingService:
             if snap.contactor_c1 or snap.ev_requesting:
                 phases[c] = snap.phases
         shares = self.engine.station_share(at, demands, phases)
-        return {c: (lim.amps if lim is not None else None) for c, lim in shares.items()}
+        out = {c: (lim.amps if lim is not None else None) for c, lim in shares.items()}
+        for c in out:
+            if c not in self._tx_ids and self.engine.pending_tx_profile(c) is not None:
+                out[c] = self._pending_limit(c, at, phases.get(c))
+        return out
+
+    def _pending_limit(self, connector: int, at: datetime, phases: int | None) -> float | None:
+        """The limit the connector will have once its RemoteStart transaction starts at ``at``: applied
+        ahead, so the first PWM the authorisation brings already carries it (no blip at the maximum)."""
+        e = self.engine
+        pending = e.pending_tx_profile(connector)
+        assert pending is not None
+        scratch = SmartChargingEngine(e.connectors, e.nominal_voltage, e.default_phases, e.max_stack_level,
+                                      e.max_periods, e.max_profiles + 1, [u.value for u in e.allowed_units],
+                                      e.max_current_a)
+        scratch.restore(row.to_json() for row in e.installed())
+        scratch.transaction_started(connector, 0, at)
+        scratch.install(connector, dataclasses.replace(pending, transaction_id=0), at, verify=False)
+        lim = scratch.limit(connector, at, phases)
+        return lim.amps if lim is not None else None
 
     async def apply(self) -> dict[int, float | None]:
         """Submit the limits that differ from what was applied and arm the next-boundary timer."""

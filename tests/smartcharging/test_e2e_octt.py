@@ -142,6 +142,8 @@ def test_tc_059_remote_start_with_charging_profile(tmp_path):
             await rig.settle(10)
             assert offered(rig) == 6.0
             assert max(m.amps for m in rig.recorder.meters) <= 6.0  # the EV never drew more
+            pwm = [p.amps for p in rig.recorder.pilots if p.mode is PilotMode.PWM]
+            assert pwm[0] == 6.0  # the first PWM already carries the profile (applied ahead of the start)
             await clock.sleep((tx_start + timedelta(seconds=61) - clock.now()).total_seconds())
             t12 = rig.recorder.first_time(tx_start, lambda p: p.amps == 12.0)
             assert t12 is not None and abs((t12 - tx_start).total_seconds() - 60) < 0.01
@@ -314,5 +316,28 @@ def test_tc_082_tx_default_during_transaction(tmp_path):
             assert offered(rig, 1) == 32.0 and offered(rig, 2) == 12.0
             assert [p.profile.purpose for p in rig.sc.engine.installed()] == [Purpose.TX]
             assert all(p.mode is PilotMode.PWM for p in rig.recorder.pilots[-2:])
+
+    vrun(main)
+
+
+def test_remote_start_profile_dropped_when_no_transaction_starts(tmp_path):
+    """RemoteStart with a profile, but no EV arrives before ConnectionTimeOut: the profile is dropped
+    and a later local start charges without it."""
+
+    async def main(clock):
+        async with ScRig(clock, tmp_path, keys={"ConnectionTimeOut": "30"}) as rig:
+            await rig.booted()
+            cp = profile(9, 0, "TxProfile", [(0, 6.0)], kind="Relative")
+            out = await rig.call("RemoteStartTransaction", {"idTag": "TAG1", "connectorId": 1, "chargingProfile": cp})
+            assert out.payload == {"status": "Accepted"}
+            await rig.settle(5)
+            assert rig.sc.engine.pending_tx_profile(1) is not None
+            await rig.settle(40)
+            assert rig.sc.engine.pending_tx_profile(1) is None
+            assert "ocpp" not in rig.station.snapshot(1).limits
+            await rig.charge(1, "TAG2")
+            await rig.wait_status(1, "Charging")
+            await rig.settle(5)
+            assert offered(rig) == 32.0 and rig.sc.engine.installed() == []
 
     vrun(main)
