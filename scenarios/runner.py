@@ -174,6 +174,9 @@ def _step_text(step: Step) -> str:
         return f"CSMS offline for {a['seconds']:g} s"
     if step.kind == "clock":
         return f"wall clock jumps {a['jump']:+g} s"
+    if step.kind == "load":
+        where = " (sub-panel)" if a["subpanel"] else ""
+        return f"house load {a['name']}{where}: {a['currents']} A"
     return step.kind
 
 
@@ -278,6 +281,9 @@ async def _apply(stack: Stack, step: Step, result: RunResult, col: _Collector) -
             await csms.go_offline(a["seconds"])
         elif step.kind == "clock":
             stack.clock.set_wall_offset(stack.clock.wall_offset + a["jump"])
+        elif step.kind == "load":
+            on = any(x > 0 for x in a["currents"])
+            stack.house.set_load(a["name"], tuple(a["currents"]) if on else None, subpanel=a["subpanel"])
         elif step.kind == "call":
             async def call() -> None:
                 outcome = await _call(stack, a["action"], a["payload"], a["timeout"])
@@ -304,7 +310,8 @@ def _observe(stack: Stack, exp: Expectation, index: int, result: RunResult, col:
             snap = stack.station.snapshot(n)
             seen.update(state=str(snap.substate), iec_state=str(snap.iec_state), offered=snap.offered_current_a,
                         contactors="closed" if snap.contactor_c1 else "open", binding_limit=snap.binding_limit,
-                        locked=snap.locked, authorized=snap.authorized, faults=sorted(str(f) for f in snap.faults))
+                        locked=snap.locked, authorized=snap.authorized, faults=sorted(str(f) for f in snap.faults),
+                        phases=snap.phases)
         result.observations[index] = seen
     elif exp.kind == "energy":
         result.observations[index] = stack.board.energy_wh(a["connector"])

@@ -23,7 +23,7 @@ STATUSES = ("Available", "Preparing", "Charging", "SuspendedEV", "SuspendedEVSE"
             "Unavailable", "Faulted")
 SIM_KEYS = ("meter_interval_s", "relay_delay_s", "lock_pulse_s", "ev_reaction_s", "ev_request_delay_s",
             "ev_stop_delay_s", "ev_update_s", "temperature_c", "overtemp_c", "ev_capacity_kwh", "ev_soc",
-            "ev_max_current_a", "ev_phases", "voltage_v", "has_c2")
+            "ev_max_current_a", "ev_phases", "voltage_v", "has_c2", "house")
 CSMS_TO_CP_ACTIONS = (
     "CancelReservation", "ChangeAvailability", "ChangeConfiguration", "ClearCache", "ClearChargingProfile",
     "DataTransfer", "GetCompositeSchedule", "GetConfiguration", "GetDiagnostics", "GetLocalListVersion",
@@ -59,6 +59,9 @@ class ChargePointSpec:
     fixed_cable: bool = False
     config: dict[str, str] = field(default_factory=dict)
     sim: dict[str, Any] = field(default_factory=dict)
+    #: the [energy] table (EnergySettings keys + override_current_a / mains_meter / ev_meters); with it or
+    #: a ``sim.house`` the stack runs the EnergyService (docs/ENERGY.md)
+    energy: dict[str, Any] = field(default_factory=dict)
     vendor: str = "SmartEVSE"
     model: str = "SmartEVSE-OCPP"
     serial: str = "SIM-0001"
@@ -68,7 +71,7 @@ class ChargePointSpec:
 @dataclass
 class Step:
     at: float
-    kind: str  # plug unplug ev rfid call fault temperature mains csms offline clock
+    kind: str  # plug unplug ev rfid call fault temperature mains csms offline clock load
     args: dict[str, Any]
     where: Where
     #: for a call: the expected response (status / payload subset / error_code)
@@ -166,7 +169,7 @@ def _datetime(n: Located) -> datetime:
 
 def _chargepoint(n: Located) -> ChargePointSpec:
     n.map(("id", "connectors", "max_current", "min_current", "hardware_max_current", "phases", "has_lock",
-           "fixed_cable", "config", "sim", "vendor", "model", "serial", "firmware"))
+           "fixed_cable", "config", "sim", "energy", "vendor", "model", "serial", "firmware"))
     cp = ChargePointSpec()
     if (c := n.get("id")) is not None:
         cp.id = c.str()
@@ -212,6 +215,14 @@ def _chargepoint(n: Located) -> ChargePointSpec:
         for key, value in c.entries():
             if key in ("has_c2",):
                 cp.sim[key] = value.bool()
+            elif key == "house":
+                cp.sim[key] = value.map().value
+                try:
+                    from backends.sim.house import parse_house_options
+
+                    parse_house_options(cp.sim[key])
+                except ValueError as exc:
+                    raise value.fail(str(exc)) from None
             elif key == "ev_phases":
                 cp.sim[key] = value.int(1, 3)
             else:
@@ -222,7 +233,32 @@ def _chargepoint(n: Located) -> ChargePointSpec:
             SimOptions.from_mapping({"connectors": cp.connectors, **cp.sim})
         except ValueError as exc:
             raise c.fail(str(exc)) from None
+    if (c := n.get("energy")) is not None:
+        cp.energy = dict(c.map().value)
+        _check_energy(c, cp)
     return cp
+
+
+def _check_energy(n: Located, cp: ChargePointSpec) -> None:
+    from chargepoint.energy import EnergySettings
+
+    table = dict(cp.energy)
+    extra = {k: table.pop(k) for k in ("override_current_a", "mains_meter", "ev_meters") if k in table}
+    try:
+        settings = EnergySettings(max_current_a=int(cp.max_current_a),
+                                  min_current_a=int(cp.min_current_a)).updated(table)
+    except ValueError as exc:
+        key = getattr(exc, "field", None)
+        raise ((n.get(key) if key else None) or n).fail(str(exc)) from None
+    if extra.get("mains_meter", "meter") != "meter":
+        raise (n.get("mains_meter") or n).fail("scenarios feed the mains from the sim house or mains steps: "
+                                              "only 'meter'")
+    ov = extra.get("override_current_a")
+    if ov is not None and (isinstance(ov, bool) or not isinstance(ov, int | float)
+                           or not settings.min_current_a <= ov <= settings.max_current_a):
+        raise (n.get("override_current_a") or n).fail("must be MinCurrent..MaxCurrent A")
+    if not isinstance(extra.get("ev_meters", False), bool):
+        raise (n.get("ev_meters") or n).fail("must be true or false")
 
 
 def _csms(n: Located) -> dict[str, Any]:
@@ -268,7 +304,8 @@ def _connector(n: Located | None, cp: ChargePointSpec, default: int = 1, allow_z
     return n.int(0 if allow_zero else 1, cp.connectors)
 
 
-STEP_KINDS = ("plug", "unplug", "ev", "rfid", "call", "fault", "temperature", "mains", "csms", "offline", "clock")
+STEP_KINDS = ("plug", "unplug", "ev", "rfid", "call", "fault", "temperature", "mains", "csms", "offline", "clock",
+              "load")
 
 
 def _step(n: Located, cp: ChargePointSpec) -> Step:
@@ -372,6 +409,20 @@ def _step(n: Located, cp: ChargePointSpec) -> Step:
         args = {"changes": changes}
     elif kind == "offline":
         args = {"seconds": a.number(lo=0)}
+    elif kind == "load":  # a named load of the simulated house on (currents) or off ([0, 0, 0])
+        a.map(("name", "currents", "subpanel"))
+        if a.get("name") is None:
+            raise a.missing("name")
+        c = a.get("currents")
+        if c is None:
+            raise a.missing("currents")
+        currents = [x.number(0, 200) for x in c.list()]
+        if len(currents) != 3:
+            raise c.fail("give three phase currents [L1, L2, L3] in A")
+        if "house" not in cp.sim:
+            raise a.fail("a load needs chargepoint.sim.house")
+        args = {"name": a.get("name").str(), "currents": currents,  # type: ignore[union-attr]
+                "subpanel": a.get("subpanel").bool() if a.get("subpanel") else False}  # type: ignore[union-attr]
     elif kind == "clock":
         a.map(("jump",))
         j = a.get("jump")
@@ -463,7 +514,7 @@ def _expectation(n: Located, cp: ChargePointSpec) -> Expectation:
         args["sequence"] = seq
     elif kind == "state":
         n.map(("state", "at", "connector", "offered", "contactors", "status", "binding_limit", "locked",
-               "authorized", "faults", "description"))
+               "authorized", "faults", "phases", "description"))
         if (t := n.get("at")) is None:
             raise n.missing("at")
         args["at"] = t.number(lo=0)
@@ -484,6 +535,8 @@ def _expectation(n: Located, cp: ChargePointSpec) -> Expectation:
             args["authorized"] = c.bool()
         if (c := n.get("faults")) is not None:
             args["faults"] = sorted(x.choice(CONTROLLER_FAULTS) for x in c.list())
+        if (c := n.get("phases")) is not None:
+            args["phases"] = c.int(1, 3)
         if args["connector"] == 0 and set(args) - {"at", "connector", "status"}:
             raise n.fail("connector 0 has only a status")
         if len(args) == 2:

@@ -76,6 +76,8 @@ class Stack:
         self.station: Station | None = None
         self.client: OcppClient | None = None
         self.mains = MainsMeter()
+        self.house: Any = None  # backends.sim.house.SimHouse with chargepoint.sim.house
+        self.energy: Any = None  # chargepoint.energy.service.EnergyService with an energy table or a house
         self.restarts = 0
         self._client_task: asyncio.Task[None] | None = None
         self._watch: asyncio.Task[None] | None = None
@@ -106,10 +108,30 @@ class Stack:
         self.board = registry.create("sim", self.clock, self.backend_options())
         self.controller = Controller(self.controller_settings(), self.board.capabilities)
         self.station = Station(self.clock, self.board, self.controller, backend_name="sim",
-                               extra_sources=[self.mains])
-        await self.station.start()
+                               extra_sources=[self.mains, *self._house()])
+        await self._start_energy()
         await self._start_client()
         self._watch = asyncio.create_task(self._watch_restart(), name="scenario-restart-watch")
+
+    def _house(self) -> list[Any]:
+        """The sim house (``sim.house``): a second mains (connector 0) source of the station."""
+        from backends.sim.house import house_source
+
+        self.house = house_source(self.clock, self.board, self.spec.sim)
+        return [self.house] if self.house is not None else []
+
+    async def _start_energy(self) -> None:
+        """The EnergyService (with an ``energy`` table or a house), then the station."""
+        from chargepoint.energy.service import EnergyService
+
+        assert self.station is not None
+        if self.spec.energy or self.house is not None:
+            self.energy = EnergyService.from_config(
+                self.clock, self.station, self.spec.energy, max_current_a=self.spec.max_current_a,
+                min_current_a=self.spec.min_current_a, data_dir=None, house=self.house)
+        await self.station.start()
+        if self.energy is not None:
+            await self.energy.start()
 
     async def _start_client(self) -> None:
         self.client = OcppClient(self.clock, self.station, self.ocpp_options(), self.data_dir, rng_seed=1)
@@ -135,6 +157,8 @@ class Stack:
             self._watch.cancel()
             await asyncio.gather(self._watch, return_exceptions=True)
         await self._stop_client()
+        if self.energy is not None:
+            await self.energy.stop()
         if self.station is not None:
             await self.station.stop()
         if self.csms is not None:

@@ -152,12 +152,9 @@ class SimHouse:
         self._queue.put_nowait(None)
 
 
-def house_source(clock: Clock, board: SimBoard, options: Mapping[str, Any] | None) -> SimHouse | None:
-    """The SimHouse described by the sim options' ``house`` mapping, or None when there is none.
-    Bad keys raise ValueError naming them (``house.pv.clouds: ...``)."""
-    raw = (options or {}).get("house")
-    if raw is None:
-        return None
+def parse_house_options(raw: Any) -> tuple[House, float, BaseLoadProfile | bool | None]:
+    """The ``house`` mapping -> (House, interval_s, subpanel).  Bad keys raise ValueError naming them
+    (``house.pv.clouds: ...``).  Also used to validate scenario files."""
     if not isinstance(raw, Mapping):
         raise ValueError("house: must be a mapping (table)")
     config = dict(raw)
@@ -183,4 +180,16 @@ def house_source(clock: Clock, board: SimBoard, options: Mapping[str, Any] | Non
         interval_s = float(interval)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"house.{exc}") from None
+    if not interval_s > 0:
+        raise ValueError(f"house.interval_s: must be > 0, got {interval!r}")
+    return house, interval_s, subpanel
+
+
+def house_source(clock: Clock, board: SimBoard, options: Mapping[str, Any] | None) -> SimHouse | None:
+    """The SimHouse described by the sim options' ``house`` mapping, or None when there is none.
+    Bad keys raise ValueError naming them (``house.pv.clouds: ...``)."""
+    raw = (options or {}).get("house")
+    if raw is None:
+        return None
+    house, interval_s, subpanel = parse_house_options(raw)
     return SimHouse(clock, board, house, interval_s=interval_s, subpanel=subpanel)
