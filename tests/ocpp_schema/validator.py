@@ -32,10 +32,24 @@ class SchemaValidatorUnavailable(RuntimeError):
     """node or the npm package is missing, or the node process did not start."""
 
 
+def _install_from_lock() -> None:
+    """First run on a fresh machine: install the pinned npm packages (package-lock.json) with npm ci,
+    so that the README's one test command runs the validator too.  Silent on success."""
+    if shutil.which("npm") is None or (NODE_MODULES / "ocpp-rpc" / "package.json").is_file():
+        return
+    import subprocess
+
+    subprocess.run(
+        ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+        cwd=HERE, check=False, capture_output=True, timeout=600,
+    )
+
+
 def unavailable_reason() -> str | None:
     """Why the validator cannot run here, or None if it can."""
     if shutil.which("node") is None:
         return "node is not on PATH (install Node.js >= 18)"
+    _install_from_lock()
     if not (NODE_MODULES / "ocpp-rpc" / "package.json").is_file():
         return f"npm package ocpp-rpc is not installed in {NODE_MODULES} (run .ci/install-node-deps)"
     return None
