@@ -537,6 +537,8 @@ def _expectation(n: Located, cp: ChargePointSpec) -> Expectation:
             args["faults"] = sorted(x.choice(CONTROLLER_FAULTS) for x in c.list())
         if (c := n.get("phases")) is not None:
             args["phases"] = c.int(1, 3)
+            if args["phases"] == 2:
+                raise c.fail("must be 1 or 3")
         if args["connector"] == 0 and set(args) - {"at", "connector", "status"}:
             raise n.fail("connector 0 has only a status")
         if len(args) == 2:
