@@ -84,6 +84,7 @@ class Outbox:
                 " payload TEXT NOT NULL, local_tx INTEGER, attempts INTEGER NOT NULL DEFAULT 0, unique_id TEXT)"
             )
         self.mode = "offline"
+        self._instance = self._store_instance_id()
         self._nontx: deque[_Item] = deque()
         self._held: list[_Item] | None = None
         self._held_callbacks: list[Callable[[], Any]] = []
@@ -100,6 +101,17 @@ class Outbox:
         )
         self.on_dropped: Callable[[TxRow, sqlite3.Connection], None] = lambda row, db: None
         self.on_clock: Callable[[str], None] = lambda current_time: None
+
+    def _store_instance_id(self) -> str:
+        """A random id of this database (kept in it): unique ids of different stores never collide."""
+        self.db.execute("CREATE TABLE IF NOT EXISTS tx_outbox_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        row = self.db.execute("SELECT value FROM tx_outbox_meta WHERE name='instance'").fetchone()
+        if row is not None:
+            return str(row[0])
+        value = uuid.uuid4().hex[:12]
+        with self.db:
+            self.db.execute("INSERT INTO tx_outbox_meta(name, value) VALUES ('instance', ?)", (value,))
+        return value
 
     # -- state ---------------------------------------------------------------------------
     @property
@@ -321,11 +333,9 @@ class Outbox:
             self.on_clock(resp["currentTime"])
 
     async def _send_tx(self, send: Sender, row: TxRow) -> None:
-        unique_id = row.unique_id
-        if unique_id is None:
-            unique_id = str(uuid.uuid4())
-            with self.db:
-                self.db.execute("UPDATE tx_outbox SET unique_id=? WHERE id=?", (unique_id, row.id))
+        # deterministic: a resend after a timeout, disconnect or crash reuses the id (the CSMS can
+        # recognise it); a retry after a CALLERROR (attempts + 1) gets a new one.  No extra write.
+        unique_id = row.unique_id or f"tx-{self._instance}-{row.id}-{row.attempts}"
         payload = self.prepare(row)
         try:
             resp = await send(row.action, payload, unique_id)
@@ -344,7 +354,7 @@ class Outbox:
                 interval = int(self.keys.get("TransactionMessageRetryInterval") or 0)
                 self._retry_at = self.clock.monotonic() + interval * attempts
                 with self.db:
-                    self.db.execute("UPDATE tx_outbox SET attempts=?, unique_id=NULL WHERE id=?", (attempts, row.id))
+                    self.db.execute("UPDATE tx_outbox SET attempts=? WHERE id=?", (attempts, row.id))
             return
         except TimeoutError:
             self.stats.timeouts += 1
@@ -354,9 +364,19 @@ class Outbox:
         self.stats.tx_sent += 1
         self.note_traffic()
         self._retry_at = 0.0
-        with self.db:
-            self.db.execute("DELETE FROM tx_outbox WHERE id=?", (row.id,))
-            follow_up = self.on_result(row, resp, self.db)
+        relaxed = row.action == "MeterValues"
+        if relaxed:
+            # A delivered MeterValues has no effect to keep: its deletion need not wait for fsync.  WAL
+            # with synchronous=NORMAL still survives a process kill; after an OS crash the message
+            # may be resent once with the same unique id.  Start/Stop results stay fully durable.
+            self.db.execute("PRAGMA synchronous=NORMAL")
+        try:
+            with self.db:
+                self.db.execute("DELETE FROM tx_outbox WHERE id=?", (row.id,))
+                follow_up = self.on_result(row, resp, self.db)
+        finally:
+            if relaxed:
+                self.db.execute("PRAGMA synchronous=FULL")
         if follow_up is not None:
             self._run_callback(follow_up)
 

@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from ocpp.exceptions import FormatViolationError, OCPPError, ProtocolError, UnknownCallErrorCodeError
-from ocpp.messages import Call, CallError, MessageType, unpack, validate_payload
+from ocpp.messages import Call, CallError, MessageType, _validate_payload, unpack
 from ocpp.v16 import ChargePoint as OcppChargePoint
 
 from chargepoint.ocpp.core_handlers import CoreHandlers
@@ -113,7 +113,8 @@ class ChargePointSession(CoreHandlers, LocalListHandlers, ReservationHandlers, *
 
         Raises the OCPPError of a CALLERROR, TimeoutError, ResponseError, or the connection's error."""
         call = Call(unique_id=unique_id, action=action, payload=payload)
-        await validate_payload(call, self._ocpp_version)
+        # synchronous validation: our payloads are small; a thread hop per message costs more
+        _validate_payload(call, self._ocpp_version)
         wait = float(timeout if timeout is not None else (self.ctx.keys.get("MessageTimeout") or 30))
         async with self._call_lock:
             await self._send(call.to_json())
@@ -127,7 +128,7 @@ class ChargePointSession(CoreHandlers, LocalListHandlers, ReservationHandlers, *
             raise ResponseError(f"{action}: CALLRESULT payload is not an object")
         response.action = action
         try:
-            await validate_payload(response, self._ocpp_version)
+            _validate_payload(response, self._ocpp_version)
         except FormatViolationError as e:
             if "Additional properties" not in str(e.details):
                 raise ResponseError(f"{action}: invalid CALLRESULT: {e.details}") from None
