@@ -36,6 +36,8 @@ from chargepoint.smartcharging.engine import SmartChargingEngine
 from chargepoint.smartcharging.model import ChargingProfile, ProfileError, Purpose, Verdict
 
 LIMIT_NAME = "ocpp"
+#: a boundary timer firing less than this before its instant (float rounding) counts as on time
+EARLY_S = 0.001
 TABLE = "smart_charging_profiles"
 #: ChargingScheduleAllowedChargingRateUnit words (errata 3.86) -> engine units
 UNIT_WORDS = {"Current": "A", "Power": "W", "A": "A", "W": "W"}
@@ -323,6 +325,13 @@ class SmartChargingService:
                 phases[c] = snap.phases
         shares = self.engine.station_share(at, demands, phases)
         out = {c: (lim.amps if lim is not None else None) for c, lim in shares.items()}
+        # a connector not wanting power now (no PWM, draws nothing) gets the share it would have if it
+        # joined, not 0: its authorisation then starts charging at once instead of pausing first, and the
+        # transaction start re-shares the cap among everyone within the same step
+        for c, lim in shares.items():
+            if c not in demands and lim is not None and lim.purpose is Purpose.CHARGE_POINT_MAX:
+                joined = self.engine.station_share(at, {**demands, c: None}, phases)[c]
+                out[c] = joined.amps if joined is not None else None
         for c in out:
             if c not in self._tx_ids and self.engine.pending_tx_profile(c) is not None:
                 out[c] = self._pending_limit(c, at, phases.get(c))
@@ -351,7 +360,7 @@ class SmartChargingService:
     async def _apply(self) -> dict[int, float | None]:
         now = self.clock.now()
         target = self._timer_target
-        if target is not None and now < target and self._timer is None:
+        if target is not None and now < target and self._timer is None and (target - now).total_seconds() < EARLY_S:
             now = target  # the boundary timer fired a hair early (float time): evaluate at the boundary
         self._timer_target = None
         wanted = self.limits(now)
@@ -389,6 +398,12 @@ class SmartChargingService:
 
     def _on_timer(self) -> None:
         self._timer = None
+        target = self._timer_target
+        if target is not None:
+            left = (target - self.clock.now()).total_seconds()
+            if left >= EARLY_S:  # the wall clock was set back (Heartbeat/Boot currentTime): wait on
+                self._timer = self.clock.call_at(self.clock.monotonic() + left, self._on_timer)
+                return
         self.request_apply()
 
 

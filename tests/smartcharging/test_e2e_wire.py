@@ -302,3 +302,35 @@ def test_without_smart_charging_not_supported(tmp_path):
             assert out.status == "error" and out.error_code == "NotSupported"
 
     vrun(main)
+
+
+def test_station_cap_is_shared_between_connectors(tmp_path):
+    """ChargePointMaxProfile 20 A on connector 0: one EV gets 20 A, two share 10 A + 10 A, and when one
+    leaves the other gets 20 A again; the sum offered to charging EVs never exceeds the cap and the
+    second EV's start is not turned into a pause (no SuspendedEVSE)."""
+
+    async def main(clock):
+        async with ScRig(clock, tmp_path, connectors=2) as rig:
+            await rig.booted()
+            assert (await rig.set_profile(0, profile(1, 0, "ChargePointMaxProfile", [(0, 20)]))
+                    ).payload == {"status": "Accepted"}
+            await rig.charge(1, "TAG1")
+            await rig.wait_status(1, "Charging")
+            await rig.settle(5)
+            assert offered(rig, 1) == 20.0 and rig.board.ev_current(1)[0] == 20.0
+            await rig.charge(2, "TAG2")
+            await rig.wait_status(2, "Charging")
+            await rig.settle(5)
+            assert offered(rig, 1) == 10.0 and offered(rig, 2) == 10.0
+            assert rig.board.ev_current(1)[0] + rig.board.ev_current(2)[0] == 20.0
+            assert "SuspendedEVSE" not in rig.statuses(2)
+            rig.board.unplug(1)
+            await rig.wait_call("StopTransaction")
+            await rig.settle(5)
+            assert offered(rig, 2) == 20.0 and rig.board.ev_current(2)[0] == 20.0
+            # never more than the cap drawn in total (sampled at every meter reading)
+            for m in rig.recorder.meters:
+                other = 3 - m.connector
+                assert m.amps + rig.recorder.drawn_at(m.time, other) <= 20.0 + 1e-9, m
+
+    vrun(main)
