@@ -326,8 +326,12 @@ class EnergyService:
             self.faults.discard("ct_nocomm")
             log.warning("energy_fault", code="ct_nocomm", active=False)
         if commands:
-            log.info("energy_commands", commands=[_describe(c) for c in commands],
-                     explanation=decision.explanation)
+            # routine regulation steps at debug; pauses, clears (the binding name moved) and phase
+            # requests at info
+            routine = all(isinstance(c, SetLimit) and c.amps is not None and c.amps >= self.settings.min_current_a
+                          for c in commands)
+            (log.debug if routine else log.info)("energy_commands", commands=[_describe(c) for c in commands],
+                                                 explanation=decision.explanation)
         elif decision.explanation != self._last_explanation:
             log.debug("energy_decision", explanation=decision.explanation)
         self._last_explanation = decision.explanation

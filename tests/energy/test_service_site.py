@@ -208,3 +208,27 @@ def test_an_ocpp_limit_below_the_solar_surplus_binds() -> None:
     assert r["offered"] == 10.0
     assert r["binding"] == "ocpp"
     assert sum(r["mains"]) < -15.0  # the rest of the surplus is exported
+
+
+def test_normal_mode_clears_the_energy_limits_and_smart_sets_them_again() -> None:
+    base_18 = {"points": [[0, 18.0], [24, 18.0]], "phase_weights": [1.0, 1.0, 1.0]}
+
+    async def scenario(site: Site) -> dict[str, object]:
+        await site.plug_and_authorize()
+        await site.clock.sleep(30)
+        smart = dict(site.station.snapshot(1).limits), site.ev()
+        await site.energy.update({"mode": "normal"})
+        await site.clock.sleep(10)
+        normal = dict(site.station.snapshot(1).limits), site.ev(), site.station.snapshot(1).binding_limit
+        await site.energy.update({"mode": "smart"})
+        await site.clock.sleep(10)
+        return {"smart": smart, "normal": normal, "again": site.ev(), "violations": site.violations}
+
+    r = run_site({"house_config": {"base": base_18},
+                  "settings": EnergySettings(mode=Mode.SMART, max_mains_a=25, max_current_a=16)}, scenario)
+    limits, ev = r["smart"]
+    assert limits == {"mains": 7.0} and ev == (7.0, 7.0, 7.0)  # 25 - 18
+    limits, ev, binding = r["normal"]
+    assert limits == {} and ev == (16.0, 16.0, 16.0) and binding == "max"
+    assert 6.0 <= min(r["again"]) and max(r["again"]) <= 7.0  # cut at once, then up by headroom/4
+    assert r["violations"] == []
