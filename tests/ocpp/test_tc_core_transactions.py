@@ -301,3 +301,28 @@ def test_tc_028_remote_stop_unknown(tmp_path):
             assert out.payload == {"status": "Rejected"}
 
     vrun(main)
+
+
+def test_remote_start_with_charging_profile_limits_current(tmp_path):
+    """RemoteStartTransaction.chargingProfile (TxProfile, no transactionId) is handed to smart charging
+    and bounds what the pilot offers; a profile with another purpose is Rejected."""
+
+    async def main(clock):
+        async with Rig(clock, tmp_path) as rig:
+            await rig.booted()
+            bad = {"chargingProfileId": 1, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
+                   "chargingProfileKind": "Relative",
+                   "chargingSchedule": {"chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0,
+                                                                                              "limit": 10.0}]}}
+            out = await rig.call("RemoteStartTransaction", {"idTag": "R", "connectorId": 1, "chargingProfile": bad})
+            assert out.payload == {"status": "Rejected"}
+            good = dict(bad, chargingProfilePurpose="TxProfile")
+            out = await rig.call("RemoteStartTransaction", {"idTag": "R", "connectorId": 1, "chargingProfile": good})
+            assert out.payload == {"status": "Accepted"}
+            rig.board.plug(1)
+            await rig.wait_call("StartTransaction")
+            await rig.wait_status(1, "Charging", timeout=30)
+            await rig.settle(5)
+            assert rig.station.snapshot(1).offered_current_a == pytest.approx(10.0)
+
+    vrun(main)
