@@ -8,10 +8,11 @@ expectations need at their times, runs until ``duration`` and evaluates every ex
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,7 @@ from scenarios.schema import Expectation, Scenario, Step
 from scenarios.stack import Stack
 
 CP_TO_CSMS = "cp->csms"
+SETTLE_S = 0.001
 CSMS_TO_CP = "csms->cp"
 
 
@@ -103,12 +105,18 @@ class _Collector:
         self._last: dict[int, tuple[float, float, float | None, float]] = {}
         self._actual: dict[int, tuple[float, float]] = {}
         self.station: Any = None
+        self.end: float | None = None  # nothing after the scenario's duration is kept
+
+    def _late(self, t: float) -> bool:
+        return self.end is not None and t > self.end
 
     def now(self) -> float:
         return round(self.clock.monotonic() - self.t0, 6)
 
     def on_frame(self, frame: Frame) -> None:
         t = self.now()
+        if self._late(t):
+            return
         rec = FrameRecord(t, frame.direction, frame.message_type, frame.action, frame.payload, frame.unique_id)
         self.result.frames.append(rec)
         arrow = "CP -> CSMS" if frame.direction == CP_TO_CSMS else "CSMS -> CP"
@@ -119,7 +127,8 @@ class _Collector:
         self.result.events.append(Event(t, "ocpp", f"{arrow}  {frame.message_type} {frame.action or '?'} {body}"))
 
     def note(self, kind: str, text: str) -> None:
-        self.result.events.append(Event(self.now(), kind, text))
+        if kind == "error" or not self._late(self.now()):
+            self.result.events.append(Event(self.now(), kind, text))
 
     def on_station(self, item: Any) -> None:
         if isinstance(item, StateChanged):
@@ -138,7 +147,7 @@ class _Collector:
             self._sample(item.connector)
 
     def _sample(self, connector: int) -> None:
-        if self.station is None or connector < 1:
+        if self.station is None or connector < 1 or self._late(self.now()):
             return
         snap = self.station.snapshot(connector)
         actual, power = self._actual.get(connector, (0.0, 0.0))
@@ -224,10 +233,14 @@ async def run_in_clock(scn: Scenario, clock: Clock, *, trace_path: str | None = 
                 if task is not None:
                     call_tasks.append(task)
         await clock.sleep_until(t0 + scn.duration)
+        # let what was triggered at the last instant finish (answers in flight on the loopback socket),
+        # then keep only what happened up to the end: the same timeline every run
+        col.end = scn.duration
+        await clock.sleep(SETTLE_S)
         if ticker is not None:
             ticker.cancel()
             progress(1.0)  # type: ignore[misc]
-        result.virtual_s = clock.monotonic() - t0
+        result.virtual_s = min(clock.monotonic() - t0, scn.duration)
     except Exception as exc:  # the stack broke: report it, do not hide it
         result.error = f"{type(exc).__name__}: {exc}"
         col.note("error", result.error)
@@ -333,6 +346,22 @@ def _last_status(frames: list[FrameRecord], connector: int) -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def synchronous_schema_validation() -> Iterator[None]:
+    """The ocpp library validates payloads in a worker thread by default; when that thread finishes
+    relative to the loopback socket traffic varies from run to run, and so would the order of events
+    that share a virtual instant.  Validating inline (the library's ``ASYNC_VALIDATION`` switch) gives
+    the same timeline every run, and saves the thread hand-offs."""
+    import ocpp.messages
+
+    before = ocpp.messages.ASYNC_VALIDATION
+    ocpp.messages.ASYNC_VALIDATION = False
+    try:
+        yield
+    finally:
+        ocpp.messages.ASYNC_VALIDATION = before
+
+
 def replay(scn: Scenario, *, trace_path: str | None = None,
            progress: Callable[[float], None] | None = None) -> RunResult:
     """Run ``scn`` in its own VirtualClock and evaluate the expectations."""
@@ -340,7 +369,8 @@ def replay(scn: Scenario, *, trace_path: str | None = None,
 
     clock = VirtualClock(scn.start)
     began = time.perf_counter()
-    result = clock.run(run_in_clock(scn, clock, trace_path=trace_path, progress=progress))
+    with synchronous_schema_validation():
+        result = clock.run(run_in_clock(scn, clock, trace_path=trace_path, progress=progress))
     result.wall_s = time.perf_counter() - began
     result.results = evaluate_all(result)
     return result
