@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import random
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -51,7 +51,7 @@ class LinkSettings:
     url: str  # full endpoint URL (with the identity)
     cp_id: str
     security_profile: int = 0
-    auth_key: bytes | None = None
+    auth_key: bytes | None = field(default=None, repr=False)  # never logged
     ca_file: str | None = None
     client_cert: str | None = None
     client_key: str | None = None

@@ -12,7 +12,13 @@ import asyncio
 import logging
 from typing import Any
 
-from ocpp.exceptions import FormatViolationError, OCPPError, ProtocolError, UnknownCallErrorCodeError
+from ocpp.exceptions import (
+    FormatViolationError,
+    InternalError,
+    OCPPError,
+    ProtocolError,
+    UnknownCallErrorCodeError,
+)
 from ocpp.messages import Call, CallError, MessageType, _validate_payload, unpack
 from ocpp.v16 import ChargePoint as OcppChargePoint
 
@@ -81,6 +87,10 @@ class ChargePointSession(CoreHandlers, LocalListHandlers, ReservationHandlers, *
                 error = normalise_error(error)
                 self.logger.info("%s answered with %s: %s", msg.action, error.code, error.description)
                 await self._send(msg.create_call_error(error).to_json())
+            except Exception:
+                self.logger.exception("%s: internal error", msg.action)
+                err = InternalError(description=f"{msg.action} could not be processed", details={})
+                await self._send(msg.create_call_error(err).to_json())
             finally:
                 self.ctx.outbox.end_handler()
         elif msg.message_type_id in (MessageType.CallResult, MessageType.CallError):
