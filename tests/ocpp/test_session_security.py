@@ -181,3 +181,32 @@ def test_tls_wrong_ca_refused(tmp_path, pki):
             await server.wait_closed()
 
     rrun(main)
+
+
+def test_authorization_key_change_reconnects_with_new_key(tmp_path):
+    """ChangeConfiguration(AuthorizationKey) is Accepted, the CP reconnects (after the reply) with the
+    new key and without a new BootNotification."""
+
+    async def main(clock):
+        from chargepoint.csms import TestCsms
+
+        csms = TestCsms(clock, http_port=None, console_log=False, passwords={"CP-1": bytes.fromhex(KEY_HEX)})
+        await csms.start()
+        try:
+            async with Rig(clock, tmp_path, csms=csms, start_client=False,
+                           options={"security_profile": 1, "password_hex": KEY_HEX}) as rig:
+                await rig.start()
+                await rig.booted()
+                new_key = "ffeeddccbbaa99887766554433221100"
+                out = await rig.call("ChangeConfiguration", {"key": "AuthorizationKey", "value": "short"})
+                assert out.payload == {"status": "Rejected"}
+                csms.passwords["CP-1"] = bytes.fromhex(new_key)
+                out = await rig.call("ChangeConfiguration", {"key": "AuthorizationKey", "value": new_key})
+                assert out.payload == {"status": "Accepted"}
+                await rig.settle(20)
+                assert rig.client.connections == 2 and rig.client.connected
+                assert len(rig.calls("BootNotification")) == 1
+        finally:
+            await csms.stop()
+
+    vrun(main)
