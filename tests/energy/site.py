@@ -64,8 +64,8 @@ class Site:
         self.station = Station(clock, self.board, self.controller, extra_sources=[house])
         self.energy = EnergyService(clock, self.station, settings=self.settings,
                                     house=house if self.signals else None, ev_meters=self.ev_meters)
-        self._cmd_c = (False, False)
-        self._fb = (False, False)
+        self._cmd_c: dict[int, tuple[bool, bool]] = {}
+        self._fb: dict[int, tuple[bool, bool]] = {}
         self.board.on_command = self._on_command
         self.station.subscribe(self._on_item)
         await self.station.start()
@@ -87,25 +87,26 @@ class Site:
             if cmd.current_a > bounds[name] + 1e-9:
                 self.violations.append(f"t={now:.1f}: PWM {cmd.current_a} A above limit {name}={bounds[name]}")
         elif isinstance(cmd, SetContactors):
-            c1, c2 = self._cmd_c
+            c1, c2 = self._cmd_c.get(cmd.connector, (False, False))
             if c1 and cmd.c1 and c2 != cmd.c2:
-                self.violations.append(f"t={now:.1f}: C2 commanded {c2}->{cmd.c2} while C1 closed")
-            self._cmd_c = (cmd.c1, cmd.c2)
+                self.violations.append(f"t={now:.1f}: c{cmd.connector} C2 commanded {c2}->{cmd.c2} while C1 closed")
+            self._cmd_c[cmd.connector] = (cmd.c1, cmd.c2)
 
     def _on_item(self, item: object) -> None:
         if isinstance(item, ContactorFeedback):
-            c1, c2 = self._fb
-            if c1 and item.c1_closed and c2 != item.c2_closed:
-                self.violations.append(f"t={self.clock.monotonic():.1f}: C2 switched while C1 closed")
-            if (item.c1_closed, item.c2_closed) != self._fb:
+            old = self._fb.get(item.connector, (False, False))
+            if old[0] and item.c1_closed and old[1] != item.c2_closed:
+                self.violations.append(f"t={self.clock.monotonic():.1f}: c{item.connector} C2 switched while C1 closed")
+            if item.connector == 1 and (item.c1_closed, item.c2_closed) != old:
                 self.contactor_changes.append((self.clock.monotonic(), item.c1_closed, item.c2_closed))
-            self._fb = (item.c1_closed, item.c2_closed)
+            self._fb[item.connector] = (item.c1_closed, item.c2_closed)
         elif isinstance(item, MeterReading) and item.connector == 0:
+            for s in self.controller.snapshots():
+                bound = min([self.max_current_a, *s.limits.values()])
+                if s.offered_current_a > bound + 1e-9:
+                    self.violations.append(f"t={self.clock.monotonic():.1f}: c{s.connector} offered "
+                                           f"{s.offered_current_a} A above {bound} A ({s.limits})")
             snap = self.controller.snapshot(1)
-            bound = min([self.max_current_a, *snap.limits.values()])
-            if snap.offered_current_a > bound + 1e-9:
-                self.violations.append(f"t={self.clock.monotonic():.1f}: offered {snap.offered_current_a} A "
-                                       f"above {bound} A ({snap.limits})")
             self.traces.append(Trace(self.clock.monotonic(), item.current_a, self.board.model.ev_current(1),
                                      snap.offered_current_a, snap.binding_limit, str(snap.substate), snap.phases))
 

@@ -21,7 +21,7 @@ step = st.tuples(
 )
 
 
-@settings(max_examples=14, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     mode=st.sampled_from([Mode.SMART, Mode.SOLAR]),
     max_mains=st.integers(min_value=10, max_value=40),

@@ -232,3 +232,24 @@ def test_normal_mode_clears_the_energy_limits_and_smart_sets_them_again() -> Non
     assert limits == {} and ev == (16.0, 16.0, 16.0) and binding == "max"
     assert 6.0 <= min(r["again"]) and max(r["again"]) <= 7.0  # cut at once, then up by headroom/4
     assert r["violations"] == []
+
+
+def test_two_connectors_share_maxmains_in_smart_mode() -> None:
+    async def scenario(site: Site) -> dict[str, object]:
+        await site.plug_and_authorize(1)
+        await site.clock.sleep(30)
+        alone = site.ev(1)
+        await site.plug_and_authorize(2)
+        await site.clock.sleep(60)
+        both = site.ev(1), site.ev(2), site.mains()
+        return {"alone": alone, "both": both, "violations": site.violations}
+
+    r = run_site({"house_config": {"base": BASE_5A}, "sim_options": {"connectors": 2},
+                  "settings": EnergySettings(mode=Mode.SMART, max_mains_a=25, max_circuit_a=40, max_current_a=16)},
+                 scenario)
+    assert r["violations"] == []
+    assert r["alone"] == (16.0, 16.0, 16.0)
+    ev1, ev2, mains = r["both"]
+    assert max(mains) <= 25.0 + 1e-6
+    assert 9.0 <= min(ev1) and 9.0 <= min(ev2) and max(ev1) + max(ev2) <= 20.0 + 1e-6  # 25 - 5 shared
+    assert abs(max(ev1) - max(ev2)) <= 0.5
