@@ -29,18 +29,22 @@ Contracts of the parts (stable; implemented in the named modules):
     and wait for the answer (e.g. Authorize).  Never await it inside an ``@on`` handler.
   - ``outbox.online`` -> bool: connected and registration Accepted.
 * ``transactions`` (``transactions.TransactionManager``): ``active(connector) -> Transaction | None``
-  (``.transaction_id``, ``.id_tag``, ``.connector``, ``.reservation_id``), ``by_id(tx_id)``,
-  ``await stop(connector, reason)``; ``on_authorized(connector, id_tag, id_tag_info)`` (a local
-  or remote authorisation to start).
-* ``auth`` (Engineer B, ``auth.AuthorizationService``): ``await auth.authorize(id_tag) -> dict``
-  (idTagInfo, camelCase), ``auth.update_cache(id_tag, id_tag_info)``, ``auth.clear_cache() -> bool``,
-  ``auth.is_parent_match(id_tag, parent_id_tag, original_id_tag) -> bool`` (may be async).
-* ``reservations`` (Engineer B): ``reservation_for(connector) -> object | None`` with
-  ``.reservation_id``, ``.id_tag``, ``.parent_id_tag``; ``consume(connector, id_tag) -> int | None``
-  (the reservationId to put in StartTransaction).
-* ``smart_charging``: may be None.  When set, ``on_remote_start_profile(connector, profile_dict)``
-  receives a RemoteStartTransaction chargingProfile and ``on_transaction_started/ended(connector,
-  transaction_id)`` are called.
+  (``.transaction_id``, ``.id_tag``, ``.connector``, ``.local_id``, ``.remote``, ``.start_time``),
+  ``by_id(tx_id)``, ``busy(connector)``, ``await stop(connector, reason)``, ``await stop_all(reason)``,
+  ``await authorized(connector, id_tag, parent_id_tag, remote)``, ``listeners`` (fn(connector)).
+* ``auth`` (Engineer B, ``auth.AuthorizationService``): ``await authorize(id_tag) -> dict`` (idTagInfo),
+  ``update_from_conf(id_tag, id_tag_info)``, ``clear_cache() -> bool``, ``await may_stop(started_by,
+  presented, started_parent)``.
+* ``reservations`` (Engineer B, ``reservation.ReservationService``): ``reserved_for(connector)`` (alias
+  ``reservation_for``), ``await may_use(connector, id_tag, parent)``, ``consume(connector, id_tag, parent)
+  -> reservationId | None``, ``subscribe(fn)``.
+* ``status`` (``status.StatusReporter``): ``current_status(connector) -> str``, ``notification(connector)
+  -> StatusNotification payload``, ``send_now(connector, triggered=False)``, ``refresh()``.
+* ``smart_charging``: ``SmartChargingService`` or None; ``on_remote_start_profile(connector, profile)``,
+  ``on_transaction_started(connector, local_id)``, ``on_transaction_id(connector, tx_id)``,
+  ``on_transaction_ended(connector, local_id)``.
+* ``extras``: "availability" (``availability.Availability``), "reset" (async fn(kind)),
+  "trigger_boot" (fn), "data_transfer" ({vendorId: {messageId: fn(data) -> (status, data)}}).
 * ``registration``: "Unknown" (before boot answer), "Pending", "Accepted", "Rejected".
 """
 
