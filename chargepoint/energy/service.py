@@ -170,6 +170,9 @@ class EnergyService:
         if source not in MAINS_SOURCES:
             raise SettingsError("mains_meter", f"must be one of {MAINS_SOURCES}, got {source!r}")
         override = table.pop("override_current_a", None)
+        for key in ("min_current_a", "max_current_a"):
+            if key in table:
+                raise SettingsError(key, "is the controller's setting: set it in [controller]")
         base = EnergySettings(max_current_a=int(max_current_a), min_current_a=int(min_current_a))
         settings = base.updated(table)
         override = _check_override(override, settings)

@@ -107,6 +107,7 @@ def test_runtime_wires_the_house_and_the_energy_service(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("energy", "field"), [
     ({"mode": "eco"}, "mode"), ({"max_mains_a": 500}, "max_mains_a"), ({"mains_meter": "p1"}, "mains_meter"),
     ({"ev_meters": "yes"}, "ev_meters"), ({"override_current_a": 2}, "override_current_a"), ({"x": 1}, "x"),
+    ({"max_current_a": 20}, "max_current_a"),
 ])
 def test_bad_energy_config_names_the_key(tmp_path: Path, energy: dict[str, object], field: str) -> None:
     clock = VirtualClock()
