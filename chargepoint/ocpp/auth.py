@@ -339,7 +339,7 @@ class AuthorizationService:
         if local is not None:
             local_now = local.effective(self._now())
             if local_now.status != info.status or (
-                local.parent_id_tag is not None and local.parent_id_tag != info.parent_id_tag
+                info.parent_id_tag is not None and local.parent_id_tag != info.parent_id_tag
             ):
                 self._conflict(id_tag, local_now.to_wire(), info.to_wire())
             return  # never cache local-list ids
