@@ -39,6 +39,7 @@ async def serve(data_dir: Path, *, energy: dict[str, Any] | None = None,
         await runtime.stop()
 
 
+#: the VirtualClock of the test being run by run() (one at a time): serve() builds the runtime on it
 _CLOCK: list[VirtualClock] = []
 
 
