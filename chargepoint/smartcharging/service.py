@@ -111,6 +111,7 @@ class SmartChargingService:
         self._unsubscribe: Callable[[], None] | None = None
         self._listeners: list[Callable[[], None]] = []
         self._lock = asyncio.Lock()
+        self._armed_offset = 0.0  # the clock's wall offset when the boundary timer was armed
         self.applies = 0  # evaluations done (diagnostics, tests)
 
     # ------------------------------------------------------------------ construction
@@ -294,6 +295,21 @@ class SmartChargingService:
     def _on_station_item(self, item: Any) -> None:
         if isinstance(item, StateChanged):
             self.request_apply()
+        elif self._timer is not None and self.clock.wall_offset != self._armed_offset:
+            self._rearm()  # the wall clock was corrected (Boot/Heartbeat currentTime) since arming
+
+    def _rearm(self) -> None:
+        """Move the boundary timer after a wall-clock correction (the boundary is a wall instant)."""
+        target = self._timer_target
+        self._cancel_timer()
+        self._armed_offset = self.clock.wall_offset
+        if target is None:
+            return
+        left = (target - self.clock.now()).total_seconds()
+        if left < EARLY_S:
+            self.request_apply()
+        else:
+            self._timer = self.clock.call_at(self.clock.monotonic() + left, self._on_timer)
 
     def request_apply(self) -> None:
         """Evaluate and submit the limits soon (one task; requests during a run cause one more run)."""
@@ -394,6 +410,7 @@ class SmartChargingService:
             return
         delay = (nxt - now).total_seconds()
         self._timer_target = nxt
+        self._armed_offset = self.clock.wall_offset
         self._timer = self.clock.call_at(self.clock.monotonic() + max(0.0, delay), self._on_timer)
 
     def _on_timer(self) -> None:

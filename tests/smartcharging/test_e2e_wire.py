@@ -334,3 +334,26 @@ def test_station_cap_is_shared_between_connectors(tmp_path):
                 assert m.amps + rig.recorder.drawn_at(m.time, other) <= 20.0 + 1e-9, m
 
     vrun(main)
+
+
+@pytest.mark.parametrize("correction_s", [-100.0, 100.0])
+def test_boundary_follows_wall_clock_corrections(tmp_path, correction_s):
+    """Boundaries are wall instants: when the wall clock is corrected (Heartbeat currentTime) after the
+    timer was armed, the change still happens at the boundary's wall time (not 100 s early/late)."""
+
+    async def main(clock):
+        async with ScRig(clock, tmp_path) as rig:
+            await rig.booted()
+            await rig.charge(1)
+            await rig.wait_status(1, "Charging")
+            now = await rig.on_second()
+            boundary = now + timedelta(seconds=600)
+            d = profile(1, 0, "TxDefaultProfile", [(0, 16), (600, 8)], start=now)
+            assert (await rig.set_profile(1, d)).payload == {"status": "Accepted"}
+            await rig.settle(10)
+            clock.set_wall_offset(clock.wall_offset + correction_s)
+            await clock.sleep(700)
+            t8 = rig.recorder.first_time(now, lambda p: p.amps == 8.0)
+            assert t8 is not None and abs((t8 - boundary).total_seconds()) <= 1.5, (t8, boundary)
+
+    vrun(main)
