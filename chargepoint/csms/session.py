@@ -75,6 +75,7 @@ class NotConnectedError(LookupError):
 class _Pending:
     action: str
     future: asyncio.Future[Any] = field(repr=False)
+    payload: Any = None
 
 
 _unique_ids = itertools.count(1)
@@ -132,6 +133,10 @@ class CsmsSession(ChargePoint):
         if pending is None:
             self.logger.warning("%s: answer to unknown or expired CALL %s ignored", self.id, msg.unique_id)
             return
+        if pending.action == "TriggerMessage" and msg.message_type_id == 3 and isinstance(msg.payload, dict) \
+                and msg.payload.get("status") == "Accepted" and isinstance(pending.payload, dict):
+            # recorded before the next frame is read: the triggered message follows the conf at once
+            self.csms.triggered.setdefault(self.id, set()).add(str(pending.payload.get("requestedMessage")))
         if not pending.future.done():
             pending.future.set_result(msg)
 
@@ -187,7 +192,7 @@ class CsmsSession(ChargePoint):
         async with self._outgoing_lock:
             unique_id = f"csms-{next(_unique_ids)}"
             future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-            self._pending[unique_id] = _Pending(action, future)
+            self._pending[unique_id] = _Pending(action, future, payload)
             try:
                 await self._send(json.dumps([2, unique_id, action, payload], separators=(",", ":")))
             except ConnectionClosed:
@@ -203,9 +208,6 @@ class CsmsSession(ChargePoint):
                     raise NotConnectedError(f"{self.id} disconnected before answering {action}") from None
                 raise
         if answer.message_type_id == 3:
-            if action == "TriggerMessage" and isinstance(answer.payload, dict):
-                if answer.payload.get("status") == "Accepted" and isinstance(payload, dict):
-                    self.csms.triggered.setdefault(self.id, set()).add(str(payload.get("requestedMessage")))
             return CallOutcome("result", payload=answer.payload, unique_id=unique_id)
         return CallOutcome(
             "error",
