@@ -27,6 +27,10 @@ from scenarios.stack import Stack
 
 CP_TO_CSMS = "cp->csms"
 SETTLE_S = 0.001
+#: steps written to a replay's own trace as ``sim`` records (CALLs and CSMS answers are in the frames)
+TRACED_STEPS = {"plug": "plug", "unplug": "unplug", "ev": "ev", "rfid": "rfid", "fault": "fault",
+                "temperature": "temperature", "mains": "mains", "load": "load", "offline": "csms_offline",
+                "clock": "clock_jump"}
 CSMS_TO_CP = "csms->cp"
 
 
@@ -223,8 +227,8 @@ async def run_in_clock(scn: Scenario, clock: Clock, *, trace_path: str | None = 
             await clock.sleep_until(t0 + at)
             if isinstance(item, Step):
                 col.note("step", _step_text(item))
-                if recorder is not None and item.kind not in ("call", "csms", "offline"):
-                    recorder.sim(item.kind, **item.args)
+                if recorder is not None and item.kind in TRACED_STEPS:
+                    recorder.sim(TRACED_STEPS[item.kind], **item.args)
                 task = await _apply(stack, item, result, col)
                 if task is not None:
                     call_tasks.append(task)

@@ -110,7 +110,7 @@ def _chargepoint_section(header: dict[str, Any]) -> dict[str, Any]:
     names = {"id": "id", "connectors": "connectors", "max_current_a": "max_current", "min_current_a": "min_current",
              "hardware_max_current_a": "hardware_max_current", "phases": "phases", "has_lock": "has_lock",
              "fixed_cable": "fixed_cable", "config": "config", "sim": "sim", "vendor": "vendor", "model": "model",
-             "serial": "serial", "firmware": "firmware"}
+             "serial": "serial", "firmware": "firmware", "energy": "energy"}
     for key, name in names.items():
         if key in cp and cp[key] not in (None, {}, ""):
             section[name] = cp[key]
@@ -135,7 +135,8 @@ def _chargepoint_section(header: dict[str, Any]) -> dict[str, Any]:
 
 _SIM_ACTIONS = {"plug": "plug", "unplug": "unplug", "ev": "ev", "set_ev": "ev", "rfid": "rfid",
                 "present_rfid": "rfid", "fault": "fault", "inject_fault": "fault", "temperature": "temperature",
-                "set_temperature": "temperature", "mains": "mains"}
+                "set_temperature": "temperature", "mains": "mains", "load": "load", "csms_offline": "offline",
+                "clock_jump": "clock"}
 _ARG_NAMES = {"cable_a": "cable", "max_current_a": "max_current"}
 
 
@@ -148,6 +149,10 @@ def _sim_step(rec: dict[str, Any]) -> dict[str, Any] | None:
         args = {"connector": args.get("connector", 1)}
     if kind == "mains":
         args = {k: v for k, v in args.items() if k in ("currents", "voltage")}
+    elif kind == "offline":
+        return {"at": round(float(rec["t"]), 3), "offline": args.get("seconds", 0)}
+    elif kind == "clock":
+        args = {"jump": args.get("jump", 0)}
     return {"at": round(float(rec["t"]), 3), kind: args}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
 import yaml
 
 from chargepoint.app import build_runtime
@@ -136,3 +137,23 @@ def test_chargepoint_run_record_to_regression_scenario(tmp_path):
     assert run.passed, results_text(run)
     broken = replay(parse_scenario(mutate(text, "cable: 20.0", "cable: 13.0"), "run.yaml"))
     assert not broken.passed
+
+
+ROUND_TRIP = ["boot_pending", "callerror_start_transaction", "offline_transaction", "reservation_expiry",
+              "smart_charging_stacking", "fault_rcd", "reset_soft", "two_connectors", "start_deauthorized"]
+
+
+@pytest.mark.parametrize("name", ROUND_TRIP)
+def test_library_scenario_round_trip(tmp_path, name):
+    """Each recorded library run converts into a regression scenario that passes again."""
+    from pathlib import Path
+
+    from scenarios.schema import load_scenario
+
+    path = Path(__file__).resolve().parents[2] / "scenarios" / "library" / f"{name}.yaml"
+    trace = tmp_path / "t.jsonl"
+    assert replay(load_scenario(path), trace_path=str(trace)).passed
+    regression = parse_scenario(trace_to_yaml(trace), f"{name}-regression.yaml")
+    assert len(regression.expectations) >= 3
+    run = replay(regression)
+    assert run.passed, results_text(run)
