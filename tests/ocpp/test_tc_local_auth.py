@@ -178,3 +178,26 @@ def test_offline_start_with_listed_id(tmp_path):
             assert start.payload["idTag"] == "LIST1"
 
     vrun(main)
+
+
+def test_stop_with_an_id_tag_of_the_same_parent(tmp_path):
+    """A transaction may be stopped by another idTag with the same parentIdTag (learnt from the local
+    list here); an idTag of another group may not stop it."""
+
+    async def main(clock):
+        async with Rig(clock, tmp_path, keys={"LocalPreAuthorize": "true"}) as rig:
+            await rig.booted()
+            await rig.call("SendLocalList", {"listVersion": 1, "updateType": "Full", "localAuthorizationList": [
+                entry("MUM", parentIdTag="FAMILY"), entry("DAD", parentIdTag="FAMILY"),
+                entry("NEIGHBOUR", parentIdTag="STREET")]})
+            rig.board.present_rfid("MUM", 1)
+            rig.board.plug(1)
+            await rig.wait_status(1, "Charging")
+            rig.board.present_rfid("NEIGHBOUR", 1)
+            await rig.settle(5)
+            assert rig.calls("StopTransaction") == []
+            rig.board.present_rfid("DAD", 1)
+            stop = await rig.wait_call("StopTransaction")
+            assert stop.payload["idTag"] == "DAD" and stop.payload["reason"] == "Local"
+
+    vrun(main)
