@@ -103,6 +103,12 @@ class CoreHandlers:
             profile = to_float(charging_profile)
             if profile.get("charging_profile_purpose") != "TxProfile" or profile.get("transaction_id") is not None:
                 return rejected
+            checker = getattr(self.ctx.smart_charging, "check_remote_start_profile", None)
+            if checker is not None:
+                verdict = checker(profile)
+                if not verdict.accepted:
+                    self.ctx.log.info("RemoteStart rejected: chargingProfile %s", verdict.reason)
+                    return rejected
         c = connector_id
 
         async def start() -> None:

@@ -222,6 +222,15 @@ class SmartChargingService:
 
     # ------------------------------------------------------------------ hooks of the OCPP session
 
+    def check_remote_start_profile(self, profile_dict: Mapping[str, Any]) -> Verdict:
+        """Would a RemoteStartTransaction.chargingProfile be accepted?  Checked before the CP answers,
+        so that a profile the engine refuses gives Rejected rather than Accepted-then-dropped."""
+        try:
+            profile = ChargingProfile.from_dict(dict(profile_dict))
+        except ProfileError as e:
+            return Verdict(False, str(e), e.field)
+        return self.engine.check_remote_start(profile)
+
     def on_remote_start_profile(self, connector: int, profile_dict: Mapping[str, Any]) -> Verdict:
         """RemoteStartTransaction.chargingProfile (snake_case or camelCase dict): kept until the
         transaction starts on ``connector``."""

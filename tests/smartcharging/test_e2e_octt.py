@@ -186,6 +186,25 @@ def test_tc_060_remote_start_with_wrong_purpose(tmp_path):
     vrun(main)
 
 
+def test_remote_start_with_a_malformed_tx_profile_is_rejected(tmp_path):
+    """A TxProfile the engine would refuse (first period not at 0) gives Rejected up front, not
+    Accepted-then-dropped; no transaction starts."""
+
+    async def main(clock):
+        async with ScRig(clock, tmp_path) as rig:
+            await rig.booted()
+            cp = profile(9, 0, "TxProfile", [(30, 6), (60, 10)], kind="Relative")
+            out = await rig.call("RemoteStartTransaction", {"idTag": "TAG1", "connectorId": 1,
+                                                            "chargingProfile": cp})
+            assert out.payload == {"status": "Rejected"}
+            rig.board.plug(1)
+            await rig.settle(10)
+            assert rig.calls("StartTransaction") == []
+            assert rig.sc.engine.pending_tx_profile(1) is None
+
+    vrun(main)
+
+
 def _tc_066_profiles(start, unit, scale, tx_id):
     return [
         (0, profile(1, 0, "ChargePointMaxProfile", [(0, 10 * scale, 3)], unit=unit, start=start,
