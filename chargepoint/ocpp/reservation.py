@@ -171,6 +171,9 @@ class ReservationService:
             return "Unavailable"
         if snap.ev_connected or self._active_tx(connector) is not None:
             return "Occupied"
+        pending = getattr(self.transactions, "pending", None)
+        if pending is not None and pending(connector) is not None:
+            return "Occupied"  # an idTag is authorised and waits for the plug (Preparing)
         return "Free"
 
     def _active_tx(self, connector: int) -> Any:

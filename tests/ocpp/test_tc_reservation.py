@@ -271,3 +271,15 @@ def test_reservations_survive_a_restart(tmp_path):
             assert rig.ctx.reservations.all() == []
 
     vrun(main)
+
+
+def test_tc_048_2_occupied_while_an_authorisation_waits_for_the_plug(tmp_path):
+    async def main(clock):
+        async with Rig(clock, tmp_path) as rig:
+            await rig.booted()
+            rig.board.present_rfid("TAG9", 1)
+            await rig.wait_status(1, "Preparing")
+            out = await rig.call("ReserveNow", reserve(rig, 1, "TAG1", 29))
+            assert out.payload == {"status": "Occupied"}
+
+    vrun(main)
