@@ -37,6 +37,8 @@ CH32 line -> HAL events
   once, ahead of the CH32's TEMP_HIGH flag a second later);
 * ``@Irms``/``@PowerMeasured``/energy counters -> MeterReading, one per meter for the lines that
   arrive within 20 ms of each other (EV meter address -> connector 1, mains meter address -> connector 0; others ignored);
+  with ``external_ev_meter`` (a host-read Modbus EV meter configured) connector 1's readings and
+  EV_NOCOMM statuses are not forwarded: the host's meter is the one the transactions use;
 * ``@RFID:hex`` -> RfidPresented (the same card within 3 s is reported once);
 * ``@Access``/``@Mode``/``@OverrideCurrent`` requests from the CH32: the ESP32 owns these values;
   we log the request and echo our value back (the controller / OCPP decide access, not the switch);
@@ -499,7 +501,7 @@ class SmartEvseV4Board:
                     self._emit(RcdReading(1, active))
                 elif bit == CT_NOCOMM:
                     self._emit(MeterStatus(0, not active, "mains meter: no reading (CH32 CT_NOCOMM)"))
-                elif bit == EV_NOCOMM:
+                elif bit == EV_NOCOMM and not self.options.external_ev_meter:
                     self._emit(MeterStatus(1, not active, "EV meter: no reading (CH32 EV_NOCOMM)"))
         if changed & LESS_6A:
             log.info("CH32 %s LESS_6A (waiting for enough current)", "set" if new & LESS_6A else "cleared")
@@ -579,6 +581,10 @@ class SmartEvseV4Board:
                 energy_export_wh=float(acc.export_wh or 0),
             )
             self._latest[connector] = reading
+            if connector == 1 and self.options.external_ev_meter:
+                # the host's own EV meter (backends.modbus) is the one the station uses
+                self.status.shadow["ch32_ev_meter"] = reading
+                continue
             self._emit(reading)
         self._dirty.clear()
 

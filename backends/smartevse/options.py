@@ -81,6 +81,10 @@ class SmartEvseOptions:
     rcmon: bool = False  # RCM14-03 sensor fitted (sent as @RCmon)
     nominal_voltage_v: float = 230.0  # the serial protocol carries no voltage; MeterReading uses this
     hardware_max_current_a: float = 32.0
+    #: An EV meter of connector 1 is read by the host (a ``[[meters]]`` table, backends.modbus): the
+    #: board then forwards none of the CH32's EV-meter readings or EV_NOCOMM statuses (the host's
+    #: meter wins; the CH32's values stay visible in ``status.shadow``).
+    external_ev_meter: bool = False
     config: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_CONFIG))
 
     def burst(self, access: int) -> list[tuple[str, int]]:
@@ -134,8 +138,9 @@ class SmartEvseOptions:
                     raise ValueError(f"smartevse option {name!r}: {kwargs[name]!r} is not a number") from None
                 if kwargs[name] <= 0:
                     raise ValueError(f"smartevse option {name!r} must be positive (got {kwargs[name]!r})")
-        if "rcmon" in kwargs:
-            kwargs["rcmon"] = bool(kwargs["rcmon"])
+        for flag in ("rcmon", "external_ev_meter"):
+            if flag in kwargs:
+                kwargs[flag] = bool(kwargs[flag])
         if config["MinCurrent"] > config["MaxCurrent"]:
             raise ValueError(f"smartevse option 'MinCurrent' ({config['MinCurrent']}) exceeds "
                              f"'MaxCurrent' ({config['MaxCurrent']})")

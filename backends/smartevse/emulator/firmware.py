@@ -73,6 +73,9 @@ class Ch32Firmware:
     house_load_a: float = 2.0
     voltage_v: float = 230.0
     outbox: list[bytes] = field(default_factory=list)
+    #: ChargeDelay (s) set on entering C1 (firmware: 15).  Tests shorten it to keep a real-time
+    #: pause/resume cycle within a few seconds.
+    c1_charge_delay_s: int = 15
 
     def __post_init__(self) -> None:
         # the kWh meters are Modbus devices of their own: their totals survive a CH32 restart
@@ -183,7 +186,7 @@ class Ch32Firmware:
         elif new == STATE_C1:
             self.duty = 1000
             self.c1_timer = 6
-            self.charge_delay = 15
+            self.charge_delay = self.c1_charge_delay_s
         elif new == STATE_ACTSTART:
             self.activation_timer = 3
             self.duty = 0
