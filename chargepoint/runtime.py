@@ -62,7 +62,14 @@ def backend_options(config: Config) -> dict[str, Any]:
         "min_current_a": config.controller.min_current_a,
     }
     options.update(config.sim)
+    if b.name == "smartevse" and any(_is_ev_meter_of_connector_1(m) for m in config.meters):
+        # a host-read Modbus EV meter wins over the CH32's own EV-meter lines (docs/HARDWARE.md)
+        options["external_ev_meter"] = True
     return options
+
+
+def _is_ev_meter_of_connector_1(meter: dict[str, Any]) -> bool:
+    return str(meter.get("role", "ev")).lower() == "ev" and str(meter.get("connector", 1)) == "1"
 
 
 @dataclass
