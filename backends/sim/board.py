@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 from backends.sim.model import SimModel
@@ -91,6 +92,10 @@ class SimBoard:
         self.latest_meter: dict[int, MeterReading] = {}
         #: optional observer of every command that reaches the board: (command, clock.monotonic())
         self.on_command: Callable[[HalCommand, float], None] | None = None
+        #: observers of the simulation controls (the trace recorder): listener(action, **arguments)
+        self.control_listeners: list[Callable[..., None]] = []
+        #: firmware images handed to install_firmware, in order
+        self.installed_firmware: list[Path] = []
 
     # ------------------------------------------------------------------ hal.Board
     async def start(self) -> None:
@@ -166,16 +171,23 @@ class SimBoard:
     def _now(self) -> float:
         return self.clock.monotonic()
 
+    def _control(self, action: str, **arguments: Any) -> None:
+        for listener in list(self.control_listeners):
+            listener(action, **arguments)
+
     def plug(self, connector: int, cable_a: float = 32.0) -> None:
         self.model.plug(connector, cable_a, now=self._now())
+        self._control("plug", connector=connector, cable_a=cable_a)
         self.wake()
 
     def unplug(self, connector: int) -> None:
         self.model.unplug(connector, now=self._now())
+        self._control("unplug", connector=connector)
         self.wake()
 
     def set_ev(self, connector: int, **changes: Any) -> None:
         self.model.set_ev(connector, now=self._now(), **changes)
+        self._control("ev", connector=connector, **{k: v for k, v in changes.items() if v is not None})
         self.wake()
 
     def set_temperature(self, connector: int, celsius: float) -> None:
@@ -184,11 +196,21 @@ class SimBoard:
 
     def present_rfid(self, id_tag: str, connector: int = 0) -> None:
         self.model.present_rfid(id_tag, connector, now=self._now())
+        self._control("rfid", id_tag=id_tag, connector=connector)
         self.wake()
 
     def inject_fault(self, connector: int, fault: str, active: bool) -> None:
         self.model.inject_fault(connector, fault, active, now=self._now())
+        self._control("fault", connector=connector, fault=fault, active=active)
         self.wake()
+
+    async def install_firmware(self, path: Path) -> bool:
+        """The simulated board accepts any firmware file that exists (a hardware backend may refuse)."""
+        image = Path(path)
+        if not await asyncio.to_thread(image.is_file):
+            return False
+        self.installed_firmware.append(image)
+        return True
 
     # read-outs, as of now
     def _sync(self) -> None:

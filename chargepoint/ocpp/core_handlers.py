@@ -98,6 +98,8 @@ class CoreHandlers:
         avail = self.ctx.extras.get("availability")
         if tm.busy(connector_id) or snap.faults or (avail is not None and not avail.effective(connector_id)):
             return rejected
+        if not self._may_use_reserved(connector_id, id_tag):
+            return rejected
         profile = None
         if charging_profile is not None:
             profile = to_float(charging_profile)
@@ -129,6 +131,18 @@ class CoreHandlers:
 
         self.ctx.outbox.after_reply(start)
         return call_result.RemoteStartTransaction(status="Accepted")
+
+    def _may_use_reserved(self, connector: int, id_tag: str) -> bool:
+        """A reserved connector starts only for the reservation's idTag or a tag whose parentIdTag
+        (known locally: local list or cache -- no CALL from inside a handler) matches."""
+        reservations = self.ctx.reservations
+        reservation = reservations.reserved_for(connector) if reservations is not None else None
+        if reservation is None or reservation.id_tag == id_tag:
+            return True
+        if reservation.parent_id_tag is None or self.ctx.auth is None:
+            return False
+        info = self.ctx.auth.local_info(id_tag)
+        return info is not None and info.parent_id_tag == reservation.parent_id_tag
 
     @on(Action.remote_stop_transaction)
     async def on_remote_stop_transaction(self, transaction_id: int, **_: Any) -> call_result.RemoteStopTransaction:

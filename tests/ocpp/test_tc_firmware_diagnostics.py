@@ -68,6 +68,22 @@ def test_tc_044_1_firmware_update_http(tmp_path):
     vrun(main)
 
 
+def test_firmware_update_with_the_plain_sim_board(tmp_path):
+    """The sim backend itself accepts any downloaded image (no test installer patched in)."""
+
+    async def main(clock):
+        async with Rig(clock, tmp_path / "cp") as rig, http_server() as srv:
+            await rig.booted()
+            srv.files["any.bin"] = b"not even firmware"
+            await rig.call("UpdateFirmware", {"location": f"{srv.url}/fw/any.bin",
+                                              "retrieveDate": format_datetime(clock.now())})
+            await wait_fw(rig, "Installed")
+            assert fw_statuses(rig) == ["Downloading", "Downloaded", "Installing", "Installed"]
+            assert [p.read_bytes() for p in rig.board.installed_firmware] == [b"not even firmware"]
+
+    vrun(main)
+
+
 def test_tc_044_1_retrieve_date_in_the_future(tmp_path):
     async def main(clock):
         async with Rig(clock, tmp_path / "cp") as rig, http_server() as srv:

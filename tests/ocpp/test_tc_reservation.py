@@ -201,6 +201,22 @@ def test_tc_050_reserved_connector_remote_start(tmp_path):
     vrun(main)
 
 
+def test_remote_start_for_another_tag_on_a_reserved_connector_is_rejected(tmp_path):
+    async def main(clock):
+        async with Rig(clock, tmp_path) as rig:
+            await rig.booted()
+            await rig.call("ReserveNow", reserve(rig, 1, "TAG1", 26))
+            await rig.wait_status(1, "Reserved")
+            out = await rig.call("RemoteStartTransaction", {"idTag": "TAG2", "connectorId": 1})
+            assert out.payload == {"status": "Rejected"}
+            rig.board.plug(1)
+            await clock.sleep(30)
+            assert rig.calls("StartTransaction") == []
+            assert [r.reservation_id for r in rig.ctx.reservations.all()] == [26]
+
+    vrun(main)
+
+
 def test_tc_051_cancel_reservation(tmp_path):
     async def main(clock):
         async with Rig(clock, tmp_path) as rig:
