@@ -317,8 +317,11 @@ class Controller:
             return
         if not c.plugged:
             c.plugged = True
-            if not self.settings.fixed_cable and not c.pp_received:
-                c.cable_a = NO_RESISTOR_A  # no PP reading: the most conservative rating
+            if not self.settings.fixed_cable and not c.pp_received and not self.owns:
+                # no PP reading: the most conservative rating.  A board that owns the state machine
+                # (SmartEVSE v4 CH32) reads PP itself and caps its PWM by the cable (MaxCapacity),
+                # and reports no PP: assuming 13 A here would cap every session at 13 A.
+                c.cable_a = NO_RESISTOR_A
         elif lvl is _V9:
             c.six_v_since = None
         elif c.six_v_since is None:
