@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import signal
 import sys
 from collections.abc import Sequence
@@ -27,6 +28,11 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--security-profile", dest="ocpp.security_profile", type=int, choices=(0, 1, 2, 3))
     p.add_argument("--backend", dest="backend.name", metavar="NAME", help="hardware backend (sim, smartevse)")
     p.add_argument("--serial", dest="backend.serial", metavar="PORT", help="serial port (smartevse backend)")
+    p.add_argument("--baud", dest="backend.baudrate", type=int, metavar="BAUD",
+                   help="serial baud rate (smartevse backend, default 500000)")
+    p.add_argument("--meter", dest="meter_specs", action="append", default=[], metavar="KEY=VALUE,...",
+                   help="add a Modbus meter, e.g. type=sdm630,transport=tcp,host=192.0.2.5,port=502,role=ev "
+                        "(keys of a [[meters]] table; repeatable)")
     p.add_argument("--connectors", dest="backend.connectors", type=int, metavar="N")
     p.add_argument("--max-current", dest="controller.max_current_a", type=float, metavar="A")
     p.add_argument("--http", dest="http.listen", metavar="HOST:PORT", help="local HTTP API ('' = off)")
@@ -75,8 +81,46 @@ def _cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_meter_spec(text: str) -> dict[str, Any]:
+    """``type=sdm630,transport=tcp,host=h,port=502,role=ev`` -> a ``[[meters]]`` table (numbers as numbers)."""
+    table: dict[str, Any] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--meter {text!r}: {part!r} is not KEY=VALUE")
+        raw = value.strip()
+        number: Any = raw
+        for kind in (int, float):
+            try:
+                number = kind(raw)
+                break
+            except ValueError:
+                continue
+        table[key.strip()] = number
+    return table
+
+
+def check_meters(config: Config) -> None:
+    """Build each ``[[meters]]`` table's meter once (nothing is opened) so a bad one is a ConfigError."""
+    if not config.meters:
+        return
+    from backends.modbus import create_meter
+
+    for i, table in enumerate(config.meters):
+        try:
+            create_meter(RealClock(), table)
+        except ValueError as exc:
+            raise ConfigError(f"meters[{i}] ({table.get('role', 'ev')} meter): {exc}") from None
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args.config, overrides=_overrides(args))
+    extra = tuple(parse_meter_spec(spec) for spec in getattr(args, "meter_specs", []) or [])
+    if extra:
+        config = dataclasses.replace(config, meters=(*config.meters, *extra))
+    check_meters(config)
     clock = RealClock()
     configure_logging(clock, config.log.format, config.log.level)
     return clock.run(run_chargepoint(config, clock))
