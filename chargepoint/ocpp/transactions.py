@@ -73,6 +73,8 @@ class TransactionManager:
         self._lock = asyncio.Lock()
         self._last_persist: dict[int, float] = {}
         self.listeners: list[Any] = []  # fn(connector) after any change (status reporter)
+        self._sample_wakeups: set[asyncio.Event] = set()  # samplers waiting: set on an interval change
+        ctx.keys.subscribe(self._on_key_change)
         with self.db:
             self.db.execute(
                 "CREATE TABLE IF NOT EXISTS ocpp_transactions (local_id INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -365,20 +367,33 @@ class TransactionManager:
         return [meter_value(self.clock.now(), values)] if values else []
 
     # -- sampled meter values -------------------------------------------------------------------
+    def _on_key_change(self, name: str, value: Any) -> None:
+        if name == "MeterValueSampleInterval":
+            for ev in list(self._sample_wakeups):
+                ev.set()
+
     async def _sample_loop(self, tx: Transaction) -> None:
-        k = 1
+        """MeterValues every MeterValueSampleInterval seconds, counted from the transaction start.
+        A change of the key (0 = disabled) wakes the sampler: the next boundary is computed from the
+        new value, and no sample is sent on the old schedule."""
         while self._active.get(tx.connector) is tx:
             interval = int(self.keys.get("MeterValueSampleInterval") or 0)
-            if interval <= 0:
-                await self.clock.sleep(10.0)  # disabled: look at the key again later
-                k = max(1, int((self.clock.monotonic() - tx.start_mono) // 10) + 1)
-                continue
-            due = tx.start_mono + k * interval
-            if due <= self.clock.monotonic():
-                k = int((self.clock.monotonic() - tx.start_mono) // interval) + 1
-                continue
-            await self.clock.sleep_until(due)
-            k += 1
+            wake = asyncio.Event()
+            self._sample_wakeups.add(wake)
+            try:
+                if interval <= 0:
+                    await wake.wait()
+                    continue
+                k = int((self.clock.monotonic() - tx.start_mono) / interval + 1e-6) + 1
+                delay = tx.start_mono + k * interval - self.clock.monotonic()
+                try:
+                    async with asyncio.timeout(max(0.0, delay)):
+                        await wake.wait()
+                    continue  # the interval changed
+                except TimeoutError:
+                    pass
+            finally:
+                self._sample_wakeups.discard(wake)
             if self._active.get(tx.connector) is not tx:
                 return
             await self.send_meter_values(tx.connector, "Sample.Periodic",
