@@ -47,6 +47,7 @@ class ConnectorState:
     replug_until: float | None = None
     # ---- lock
     lock_want: bool = False
+    lock_hold: bool = False  # HoldLock: stay locked without a session (errata 3.17)
     lock_cmd: bool | None = None
     lock_fb: LockState | None = None
     lock_attempts: int = 0

@@ -39,6 +39,7 @@ from chargepoint.controller.types import (
     ControllerSettings,
     Fault,
     FaultChanged,
+    HoldLock,
     IecState,
     OfferedCurrentChanged,
     RequestUnlock,
@@ -475,6 +476,11 @@ class Controller:
             c.authorized = False
             c.unlock_requested = True
             c.lock_want = False
+            c.lock_hold = False
+
+    def _on_hold_lock(self, inp: HoldLock, now: float, out: list[ControllerOutput]) -> None:
+        for c in self._targets(inp.connector):
+            c.lock_hold = bool(inp.hold)
 
     def _on_tick(self, inp: Tick, now: float, out: list[ControllerOutput]) -> None:
         return  # timers already ran
@@ -729,7 +735,7 @@ class Controller:
         if self.lock_enabled:
             if c.authorized and c.pilot in _CONNECTED and not c.unlock_requested:
                 c.lock_want = True
-            want = c.lock_want or c.c1
+            want = c.lock_want or c.c1 or c.lock_hold
             if want != c.lock_cmd and Fault.LOCK not in c.faults:
                 self._command_lock(c, want, now, out)
         allowed = c.authorized and c.available and not c.faults
@@ -853,7 +859,7 @@ class Controller:
 _HAL_COMMANDS = frozenset({SetPilot, SetContactors, SetLock, SetAuthorization, RequestBoardState})
 _ACCEPTS_ALL = frozenset(
     {RcdReading, TemperatureReading, BoardFault, MeterReading, MeterStatus, RfidPresented, Authorize,
-     SetLimit, SetAvailability, SetPhases, ResetFault, RequestUnlock}
+     SetLimit, SetAvailability, SetPhases, ResetFault, RequestUnlock, HoldLock}
 )
 
 _HANDLERS = {
@@ -875,5 +881,6 @@ _HANDLERS = {
     SetPhases: Controller._on_phases,
     ResetFault: Controller._on_reset_fault,
     RequestUnlock: Controller._on_unlock,
+    HoldLock: Controller._on_hold_lock,
     Tick: Controller._on_tick,
 }

@@ -148,12 +148,26 @@ class RequestUnlock:
 
 
 @dataclass(frozen=True, slots=True)
+class HoldLock:
+    """Keep the cable lock locked although no session is authorised (OCPP errata 3.17: a transaction
+    stopped DeAuthorized keeps the cable locked until its owner's idTag is presented again).
+    ``hold=True`` locks (or keeps locked) the connector's lock, also after the EV unplugs (the cable
+    stays in the socket); ``hold=False`` releases the hold, after which the lock follows the session
+    as usual.  RequestUnlock (operator unlock) also releases it.  The hold only ever adds locking: it
+    never closes contactors or authorises charging.  No effect without a lock (fixed cable, board
+    that owns the lock)."""
+
+    connector: int
+    hold: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Tick:
     """Time passed; the runtime sends one at ``Controller.next_deadline()``."""
 
 
 ControllerInput = (
-    HalEvent | Authorize | SetLimit | SetAvailability | SetPhases | ResetFault | RequestUnlock | Tick
+    HalEvent | Authorize | SetLimit | SetAvailability | SetPhases | ResetFault | RequestUnlock | HoldLock | Tick
 )
 
 
