@@ -121,6 +121,21 @@ class RecorderAttachment:
             self._unsubscribe()
 
 
+def trace_header_config(config: Config) -> dict[str, Any]:
+    """What a trace needs to rebuild this charger in a replay; secrets (the AuthorizationKey) left out."""
+    from dataclasses import asdict
+
+    ocpp = {k: v for k, v in asdict(config.ocpp).items() if k not in ("password", "client_key")}
+    return {
+        "id": config.chargepoint.id,
+        "backend": asdict(config.backend),
+        "controller": asdict(config.controller),
+        "ocpp": ocpp,
+        "sim": dict(config.sim),
+        "energy": dict(config.energy),
+    }
+
+
 def build_runtime(config: Config, clock: Clock, *, csms_url: str | None = None,
                   recorder: TraceRecorder | None = None) -> Runtime:
     """The runtime with its services: OCPP (when a CSMS URL is known), local API, recorder."""
@@ -153,7 +168,7 @@ async def run_chargepoint(config: Config, clock: Clock, *, ready: asyncio.Event 
                 f" (csms.port / csms.http_port): {exc.strerror or exc}"
             ) from None
         url = csms.url
-    recorder = TraceRecorder(clock, config.log.record, config={"id": config.chargepoint.id}) \
+    recorder = TraceRecorder(clock, config.log.record, config=trace_header_config(config)) \
         if config.log.record else None
     runtime = build_runtime(config, clock, csms_url=url, recorder=recorder)
     if runtime_holder is not None:

@@ -26,7 +26,12 @@ from chargepoint.controller.proximity import cable_ampacity
 from scenarios.loader import ScenarioError
 
 #: payload keys that differ between a recording and its replay without meaning a regression
-VOLATILE_KEYS = ("timestamp", "transactionId", "currentTime", "expiryDate", "scheduleStart")
+VOLATILE_KEYS = ("timestamp", "transactionId", "currentTime", "expiryDate", "scheduleStart",
+                 # measured values move with real-time jitter (a few ms of charging more or less); the
+                 # energy is checked instead by an ``energy`` expectation with a tolerance
+                 "meterStart", "meterStop", "meterValue", "transactionData")
+ENERGY_TOLERANCE_WH = 10.0
+ENERGY_TOLERANCE_FRACTION = 0.01
 WINDOW_MIN_S = 2.0
 WINDOW_FRACTION = 0.002
 
@@ -239,9 +244,34 @@ def trace_to_document(path: str | Path, *, name: str | None = None) -> dict[str,
                 item["payload"] = payload
             item["within"] = [round(max(0.0, f["t"] - tol), 3), round(f["t"] + tol, 3)]
             expect.append(item)
+    expect += _energy_expectations(frames)
     if expect:
         doc["expect"] = expect
     return doc
+
+
+def _energy_expectations(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The EV meter's register at each StopTransaction (its meterStop), within a tolerance."""
+    start_connector = {f["uid"]: f["payload"].get("connectorId") for f in frames
+                       if f["dir"] == "out" and f["kind"] == 2 and f.get("action") == "StartTransaction"}
+    tx_connector: dict[Any, Any] = {}
+    for f in frames:
+        if f["dir"] == "in" and f["kind"] == 3 and f["uid"] in start_connector:
+            tx_connector[(f.get("payload") or {}).get("transactionId")] = start_connector[f["uid"]]
+    out = []
+    for f in frames:
+        if f["dir"] != "out" or f["kind"] != 2 or f.get("action") != "StopTransaction":
+            continue
+        payload = f.get("payload") or {}
+        connector = tx_connector.get(payload.get("transactionId"))
+        if connector is None and len(set(start_connector.values())) == 1:
+            connector = next(iter(start_connector.values()))
+        if connector is None or not isinstance(payload.get("meterStop"), int | float):
+            continue
+        wh = float(payload["meterStop"])
+        out.append({"energy": wh, "at": round(f["t"], 3), "connector": connector,
+                    "tolerance": round(max(ENERGY_TOLERANCE_WH, wh * ENERGY_TOLERANCE_FRACTION), 1)})
+    return out
 
 
 def _csms_side(frames: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
