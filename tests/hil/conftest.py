@@ -25,8 +25,9 @@ from typing import Any, Protocol
 import pytest
 
 from backends.hil import HilOptions, HilStack
+from backends.hil.runtime import FAST_METER, start_runtime
 from chargepoint.clock import Clock, RealClock, VirtualClock
-from chargepoint.config import Config, load_config
+from chargepoint.config import load_config
 from chargepoint.controller.types import ConnectorSnapshot, SubState
 from chargepoint.runtime import Runtime
 from chargepoint.station import Station
@@ -37,7 +38,7 @@ STACKS = ["sim", "smartevse+modbus"]
 SCENARIO_LIMIT_S = 120.0
 
 #: EV meter polling of the HIL stack: fast enough for seconds-long tests.
-HIL_METER = {"poll_interval_s": 0.2, "timeout_s": 0.2, "comm_loss_s": 1.0}
+HIL_METER = FAST_METER
 
 
 class World(Protocol):
@@ -191,14 +192,13 @@ class StackFactory:
             if self.kind == "sim":
                 config = load_config(overrides={"backend.name": "sim", "http.listen": "",
                                                 "chargepoint.data_dir": str(self.tmp)}, env={})
-                config = replace(config, sim={"ev_max_current_a": 32.0})
+                runtime = Runtime(config=replace(config, sim={"ev_max_current_a": 32.0}), clock=clock)
+                await runtime.start()
             else:
                 options = {"c1_charge_delay_s": 2, "ev": {"max_current_a": 32.0}, **hil_options}
                 stack = HilStack(clock, HilOptions(**options))
                 await stack.start()
-                config = self._hil_config(stack)
-            runtime = Runtime(config=config, clock=clock)
-            await runtime.start()
+                runtime = await start_runtime(clock, stack, self.tmp, meter=HIL_METER, backend={"rcmon": True})
             assert runtime.station is not None
             world: World = SimWorld(runtime.station) if stack is None else HilWorld(stack)
             rig = Rig(self.kind, clock, runtime, world, stack)
@@ -212,13 +212,6 @@ class StackFactory:
                     await runtime.stop()
             if stack is not None:
                 await stack.stop()
-
-    def _hil_config(self, stack: HilStack) -> Config:
-        path = stack.write_config(self.tmp / "hil.toml", http_listen="", data_dir=str(self.tmp),
-                                  watchdog_s=1.0, **HIL_METER)
-        config = load_config(path, env={})
-        # extra smartevse backend options pass through the free [sim] table (runtime.backend_options)
-        return replace(config, sim={"rcmon": True, "start_timeout_s": 3.0})
 
 
 @pytest.fixture(params=STACKS)

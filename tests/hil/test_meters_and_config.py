@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from backends.hil import HilOptions, HilStack
+from backends.hil.runtime import start_runtime
 from chargepoint.cli import check_meters, parse_meter_spec
 from chargepoint.clock import RealClock
 from chargepoint.config import ConfigError, load_config
 from chargepoint.controller.types import Authorize, SubState
 from chargepoint.runtime import Runtime, backend_options
 from hal.types import MeterReading
-from tests.hil.conftest import HIL_METER
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,10 +30,7 @@ def _charge_and_collect(tmp_path: Path, options: HilOptions, sim: dict[str, obje
         await stack.start()
         runtime: Runtime | None = None
         try:
-            path = stack.write_config(tmp_path / "hil.toml", http_listen="", data_dir=str(tmp_path), **HIL_METER)
-            config = replace(load_config(path, env={}), sim={"start_timeout_s": 3.0, **sim})
-            runtime = Runtime(config=config, clock=clock)
-            await runtime.start()
+            runtime = await start_runtime(clock, stack, tmp_path, backend=sim)
             station = runtime.station
             assert station is not None
             seen: list[MeterReading] = []
