@@ -178,6 +178,7 @@ class CoreHandlers:
             return call_result.UnlockConnector(status="NotSupported")
         await self.ctx.transactions.stop(connector_id, "UnlockCommand")
         await station.submit(RequestUnlock(connector_id))
+        await self.ctx.transactions.release_lock(connector_id)  # a DeAuthorized hold ends too
         clock = self.ctx.clock
         deadline = clock.monotonic() + UNLOCK_WAIT_S
         while clock.monotonic() < deadline:

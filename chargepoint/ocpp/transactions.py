@@ -10,6 +10,9 @@ one with the same parentIdTag (Local), RemoteStop (Remote), Reset (Soft/HardRese
 or a process restart that found the transaction still open (PowerLoss, meterStop = last persisted
 meter reading).
 
+DeAuthorized (errata 3.17) keeps the cable locked (controller ``HoldLock``) until the same idTag, or
+one with the same parentIdTag, is presented again; UnlockConnector also releases it.
+
 Every transaction is a row of ``ocpp_transactions`` (local_id); its StartTransaction, MeterValues
 and StopTransaction are queued in the outbox in the same SQLite transaction as the row change, so
 there is exactly one StopTransaction per transaction, even across crashes.  The CSMS's transactionId
@@ -25,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from chargepoint.controller.types import Authorize, IecState, StateChanged
+from chargepoint.controller.types import Authorize, HoldLock, IecState, StateChanged
 from chargepoint.ocpp.errors import format_datetime, parse_rfc3339
 from chargepoint.ocpp.meter_values import meter_value, sampled_values, stop_measurands
 from chargepoint.ocpp.outbox import TxRow
@@ -70,6 +73,8 @@ class TransactionManager:
         self._active: dict[int, Transaction] = {}
         self._pending: dict[int, PendingAuth] = {}
         self.finishing: set[int] = set()
+        #: connector -> (idTag, parentIdTag) of a DeAuthorized transaction whose cable stays locked
+        self._held_locks: dict[int, tuple[str, str | None]] = {}
         self._lock = asyncio.Lock()
         self._last_persist: dict[int, float] = {}
         self.listeners: list[Any] = []  # fn(connector) after any change (status reporter)
@@ -105,6 +110,10 @@ class TransactionManager:
 
     def all_active(self) -> list[Transaction]:
         return list(self._active.values())
+
+    def held_lock(self, connector: int) -> tuple[str, str | None] | None:
+        """(idTag, parentIdTag) whose return unlocks ``connector`` (DeAuthorized), or None."""
+        return self._held_locks.get(connector)
 
     def _changed(self, connector: int) -> None:
         for fn in list(self.listeners):
@@ -193,6 +202,11 @@ class TransactionManager:
         return None
 
     async def card_presented(self, connector: int, id_tag: str) -> None:
+        held = await self._held_by(connector, id_tag)
+        if held is not None:
+            self.log.info("card %s: owner of the DeAuthorized session on connector %d, cable unlocked", id_tag, held)
+            await self.release_lock(held)
+            return
         c = self._pick_connector(connector, id_tag)
         if c is None:
             self.log.info("card %s: no connector to use", id_tag)
@@ -220,6 +234,35 @@ class TransactionManager:
             self.log.info("connector %d reserved for another idTag", c)
             return
         await self.authorized(c, id_tag, info.get("parentIdTag"), remote=False)
+
+    async def _held_by(self, connector: int, id_tag: str) -> int | None:
+        """The connector whose lock ``id_tag`` may release: the same idTag as the DeAuthorized
+        transaction, or one with its parentIdTag."""
+        for c, (owner, parent) in list(self._held_locks.items()):
+            if connector not in (0, c):
+                continue
+            if owner == id_tag:
+                return c
+            if parent and self.ctx.auth is not None and await self.ctx.auth.may_stop(owner, id_tag, parent):
+                return c
+        return None
+
+    async def release_lock(self, connector: int) -> bool:
+        """End the DeAuthorized lock hold of ``connector`` (owner returned, UnlockConnector)."""
+        if self._held_locks.pop(connector, None) is None:
+            return False
+        await self.station.submit(HoldLock(connector, False))
+        self._changed(connector)
+        return True
+
+    async def _deauthorize(self, tx: Transaction) -> None:
+        """StartTransaction.conf not Accepted with StopTransactionOnInvalidId (errata 3.17): hold the
+        cable lock first (so it never opens in between), then stop with reason DeAuthorized."""
+        caps = self.station.capabilities
+        if caps.has_lock and not caps.fixed_cable:
+            self._held_locks[tx.connector] = (tx.id_tag, tx.parent_id_tag)
+            await self.station.submit(HoldLock(tx.connector, True))
+        await self.stop(tx.connector, "DeAuthorized")
 
     async def authorized(self, connector: int, id_tag: str, parent_id_tag: str | None, remote: bool) -> None:
         """An idTag may start on ``connector``: start at once when an EV is connected, else wait
@@ -468,7 +511,7 @@ class TransactionManager:
         if info.get("status", "Accepted") != "Accepted":
             tx.deauthorized = True
             if self.keys.get("StopTransactionOnInvalidId"):
-                return self.stop(tx.connector, "DeAuthorized")
+                return self._deauthorize(tx)
             return self.station.submit(Authorize(tx.connector, False))
         return None
 
