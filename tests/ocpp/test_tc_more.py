@@ -304,3 +304,118 @@ def test_tc_085_basic_authentication_valid_credentials(tmp_path):
             await csms.stop()
 
     vrun(main)
+
+
+# ------------------------------------------------------------------------ errata 3.17
+async def deauthorized_session(rig: Rig, tag: str) -> None:
+    """``tag`` starts a transaction the CSMS then refuses in StartTransaction.conf: StopTransaction
+    DeAuthorized follows."""
+    rig.board.plug(1)
+    rig.board.present_rfid(tag, 1)
+    start = await rig.wait_call("StartTransaction")
+    assert start.payload["idTag"] == tag
+    stop = await rig.wait_call("StopTransaction", timeout=200)
+    assert stop.payload["reason"] == "DeAuthorized"
+    await rig.settle(2)
+    assert rig.ctx.transactions.active(1) is None
+
+
+def test_deauthorized_keeps_the_cable_locked_until_the_same_id_tag(tmp_path):
+    """Errata 3.17: StartTransaction.conf Invalid with StopTransactionOnInvalidId=true -> StopTransaction
+    DeAuthorized, energy off, but the cable stays locked (also after the EV unplugs) until the same
+    idTag is presented again; another card does not unlock it."""
+
+    async def main(clock):
+        async with Rig(clock, tmp_path, keys={"LocalPreAuthorize": "true"}) as rig:
+            await rig.booted()
+            # the local list lets STOLEN start at once; the CSMS no longer knows it
+            await rig.call("SendLocalList", {"listVersion": 1, "updateType": "Full",
+                                             "localAuthorizationList": [entry("STOLEN"), entry("OTHER")]})
+            rig.csms.behaviour.whitelist = {"OTHER": "Accepted"}
+            await deauthorized_session(rig, "STOLEN")
+            snap = rig.station.snapshot(1)
+            assert snap.locked and not snap.authorized and not snap.contactor_c1
+            assert rig.board.ev_current(1) == (0.0, 0.0, 0.0)
+            await rig.settle(60)
+            assert rig.station.snapshot(1).locked
+            m = rig.mark()
+            rig.board.unplug(1)
+            await rig.wait_status(1, "Available", timeout=30, start=m)
+            await rig.settle(10)
+            assert rig.station.snapshot(1).locked  # the cable stays in the socket, locked
+            rig.board.present_rfid("OTHER", 1)
+            await rig.settle(10)
+            assert rig.station.snapshot(1).locked
+            assert rig.ctx.transactions.held_lock(1) == ("STOLEN", None)
+            n_auth = len(rig.calls("Authorize"))
+            rig.board.present_rfid("STOLEN", 1)
+            await rig.settle(5)
+            assert not rig.station.snapshot(1).locked
+            assert rig.ctx.transactions.held_lock(1) is None
+            assert len(rig.calls("Authorize")) == n_auth  # the owner's card needs no authorisation
+            assert rig.calls("StartTransaction")[-1].payload["idTag"] == "STOLEN"  # nothing new started
+            assert len(rig.calls("StopTransaction")) == 1
+
+    vrun(main)
+
+
+def test_deauthorized_lock_released_by_an_id_tag_of_the_same_parent(tmp_path):
+    """Errata 3.17 with a parentIdTag: KID (parent FAMILY) is DeAuthorized by the CSMS; NEIGHBOUR
+    (parent STREET) cannot unlock the cable, MUM (parent FAMILY) can (after the EV left).  Then a fresh
+    session with MUM locks and unlocks as usual."""
+
+    async def main(clock):
+        async with Rig(clock, tmp_path, keys={"LocalPreAuthorize": "true"}) as rig:
+            await rig.booted()
+            await rig.call("SendLocalList", {"listVersion": 1, "updateType": "Full", "localAuthorizationList": [
+                entry("KID", parentIdTag="FAMILY"), entry("MUM", parentIdTag="FAMILY"),
+                entry("NEIGHBOUR", parentIdTag="STREET")]})
+            rig.csms.behaviour.whitelist = {"MUM": "Accepted", "NEIGHBOUR": "Accepted"}
+            await deauthorized_session(rig, "KID")
+            assert rig.station.snapshot(1).locked
+            m = rig.mark()
+            rig.board.unplug(1)
+            await rig.wait_status(1, "Available", timeout=30, start=m)
+            rig.board.present_rfid("NEIGHBOUR", 1)
+            await rig.settle(10)
+            assert rig.station.snapshot(1).locked and rig.ctx.transactions.held_lock(1) == ("KID", "FAMILY")
+            rig.board.present_rfid("NEIGHBOUR", 1)  # again: cancels NEIGHBOUR's own authorisation
+            await rig.settle(2)
+            rig.board.present_rfid("MUM", 1)
+            await rig.settle(5)
+            assert rig.ctx.transactions.held_lock(1) is None
+            assert not rig.station.snapshot(1).locked
+            assert rig.ctx.transactions.pending(1) is None  # MUM's card only released the hold
+            assert len(rig.calls("StopTransaction")) == 1
+            # a new session locks and unlocks as usual
+            rig.board.plug(1)
+            rig.board.present_rfid("MUM", 1)
+            await rig.wait_status(1, "Charging", timeout=30, start=m)
+            assert rig.station.snapshot(1).locked
+            rig.board.present_rfid("MUM", 1)
+            stop = await rig.wait_call("StopTransaction", start=m)
+            assert stop.payload["reason"] == "Local"
+            await rig.settle(10)
+            assert not rig.station.snapshot(1).locked and rig.ctx.transactions.held_lock(1) is None
+
+    vrun(main)
+
+
+def test_unlock_connector_ends_a_deauthorized_lock_hold(tmp_path):
+    """UnlockConnector (operator) unlocks a cable held after DeAuthorized and forgets the hold."""
+
+    async def main(clock):
+        async with Rig(clock, tmp_path, keys={"LocalPreAuthorize": "true"}) as rig:
+            await rig.booted()
+            await rig.call("SendLocalList", {"listVersion": 1, "updateType": "Full",
+                                             "localAuthorizationList": [entry("STOLEN")]})
+            rig.csms.behaviour.whitelist = {}
+            await deauthorized_session(rig, "STOLEN")
+            assert rig.station.snapshot(1).locked
+            out = await rig.call("UnlockConnector", {"connectorId": 1})
+            assert out.payload == {"status": "Unlocked"}
+            assert rig.ctx.transactions.held_lock(1) is None
+            await rig.settle(10)
+            assert not rig.station.snapshot(1).locked
+
+    vrun(main)
