@@ -145,8 +145,23 @@ def test_hil_then_run_charges_over_ocpp(tmp_path: Path) -> None:
                 await _wait_status(clock, session, http, lambda s: s["connectors"][0]["current_a"][0] == 16.0
                                    and s["connectors"][0]["energy_wh"] > 1.0, 8.0,
                                    "the Modbus EV meter reads 16 A and counts energy")
-            await hil.send("meters")
-            await hil.wait_line("ev: 16.0/16.0/16.0 A")
+                await hil.send("meters")
+                await hil.wait_line("ev: 16.0/16.0/16.0 A")
+                await hil.send("unplug")
+                await _wait_status(clock, session, http, lambda s: s["connectors"][0]["transaction_id"] is None
+                                   and s["connectors"][0]["current_a"][0] == 0.0, 10.0, "transaction ended")
+                # the transaction's energy is the Modbus EV meter's register (float Wh, not the CH32's whole Wh)
+                csms_api = (await run.wait_line("test CSMS API")).split()[3]
+                async with session.get(f"{csms_api}/api/frames") as resp:
+                    frames = (await resp.json())["frames"]
+                calls = {f["action"]: f["payload"] for f in frames if f["message_type"] == "CALL"}
+                stop = calls["StopTransaction"]
+                meter_start = calls["StartTransaction"]["meterStart"]
+                assert stop["meterStop"] > meter_start
+                await hil.send("meters")
+                ev_line = await hil.wait_line("ev: 0.0/0.0/0.0 A")
+                meter_wh = float(ev_line.split(" W ")[1].split(" Wh")[0])
+                assert stop["meterStop"] == round(meter_wh)
         finally:
             if run is not None:
                 await run.stop()
