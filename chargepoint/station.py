@@ -34,6 +34,7 @@ from chargepoint.controller.types import (
 )
 from hal.interfaces import Board
 from hal.types import (
+    BoardFault,
     HalEvent,
     MeterReading,
     RequestBoardState,
@@ -127,6 +128,15 @@ class Station:
             self._tasks.append(asyncio.create_task(self._pump(source.events()), name="meter-events"))
 
     async def stop(self) -> None:
+        """Leave the hardware safe, then stop: every connector gets a board-wide "shutdown" fault, so
+        the controller opens the contactors, withdraws the PWM and the access bit in one step, and
+        the board hears it before its port is closed (a board that runs its own state machine would
+        otherwise keep charging unsupervised)."""
+        if self._running:
+            try:
+                await self.submit(BoardFault(0, "shutdown", True, "charge point stopping"))
+            except Exception:
+                log.exception("shutdown_safe_state_failed")
         self._running = False
         if self._timer is not None:
             self._timer.cancel()

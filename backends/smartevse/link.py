@@ -131,6 +131,7 @@ class SerialLink:
             self._task = asyncio.create_task(self._supervise(), name=f"smartevse-link {self.settings.port}")
 
     async def close(self) -> None:
+        await self._drain(0.5)  # the last commands (the shutdown safe state) must reach the board
         self._closing = True
         if self._task is not None:
             self._task.cancel()
@@ -251,6 +252,16 @@ class SerialLink:
                 ser.reset_input_buffer()  # stale bytes from before we opened are not news
         self.parser.reset()
         log.info("opened CH32 serial port %s at %d baud", self.settings.port, self.settings.baudrate)
+
+    async def _drain(self, within_s: float) -> None:
+        """Wait (bounded) until the serial transport has written everything it holds."""
+        transport = self._transport
+        if transport is None:
+            return
+        deadline = self.clock.monotonic() + within_s
+        while transport.get_write_buffer_size() > 0 and self.clock.monotonic() < deadline:
+            await self.clock.sleep(0.005)
+        await self.clock.sleep(0.01)  # the UART's own FIFO: 10 ms is ~500 bytes at 500 kbit/s
 
     async def _close_port(self) -> None:
         transport, self._transport = self._transport, None
