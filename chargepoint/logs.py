@@ -9,6 +9,7 @@ from typing import Any
 import structlog
 
 from chargepoint.clock import Clock
+from chargepoint.redaction import redact_event
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
@@ -38,12 +39,13 @@ def configure_logging(clock: Clock, fmt: str = "auto", level: str = "info", stre
         structlog.processors.add_log_level,
         ClockTimeStamper(clock),
     ]
+    tail: list[Any] = [redact_event]  # after the stdlib message is merged into the event
     # stdlib loggers (ocpp, websockets, pymodbus, our own logging users) render the same way
     handler = logging.StreamHandler(stream)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail, renderer],
         )
     )
     root = logging.getLogger()
@@ -56,6 +58,7 @@ def configure_logging(clock: Clock, fmt: str = "auto", level: str = "info", stre
             *shared,
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,
+            *tail,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),

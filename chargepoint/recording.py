@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from chargepoint.clock import Clock
+from chargepoint.redaction import redact
 from hal import types as hal_types
 
 HAL_EVENT_TYPES = tuple(
@@ -96,7 +97,7 @@ class TraceRecorder:
         return {"t": round(self.clock.monotonic() - self._t0, 6), "time": self._iso()}
 
     def frame(self, direction: str, raw: str | bytes) -> None:
-        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        text = redact(raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw)
         self._write({"type": "ocpp", **self._stamp(), "dir": direction, "raw": text})
 
     def sim(self, action: str, **args: Any) -> None:
