@@ -143,11 +143,11 @@ def build_runtime(config: Config, clock: Clock, *, csms_url: str | None = None,
     url = csms_url or config.ocpp.csms_url
     if recorder is not None:
         runtime.service_factories.append(lambda rt: RecorderAttachment(rt, recorder))
-    if url:
-        runtime.service_factories.append(lambda rt: OcppService(rt, url, recorder))
-    if config.http.listen:
+    if config.http.listen:  # bound before OCPP starts: a taken port must fail before we boot
         host, port = parse_hostport(config.http.listen, "http.listen")
         runtime.service_factories.append(lambda rt: LocalApi(rt, host, port))
+    if url:
+        runtime.service_factories.append(lambda rt: OcppService(rt, url, recorder))
     return runtime
 
 
@@ -183,6 +183,8 @@ async def run_chargepoint(config: Config, clock: Clock, *, ready: asyncio.Event 
             exc = task.exception()
             if isinstance(exc, OSError):
                 raise StartupError(f"cannot start: {exc.strerror or exc} (check http.listen / backend.serial)")
+            if isinstance(exc, ValueError | LookupError):
+                raise StartupError(f"cannot start: {exc}")
             await task
         _print_banner(config, url, csms, runtime)
         if ready is not None:

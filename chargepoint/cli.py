@@ -12,6 +12,7 @@ from typing import Any
 
 from chargepoint.clock import Clock, RealClock
 from chargepoint.config import Config, ConfigError, describe, load_config
+from chargepoint.config_check import check_components
 from chargepoint.logs import configure_logging
 
 
@@ -77,6 +78,7 @@ def _cmd_config(args: argparse.Namespace) -> int:
         print(describe())
         return 0
     cfg = load_config(args.check)
+    check_components(cfg)
     print(f"{args.check}: OK (backend {cfg.backend.name}, {cfg.backend.connectors} connector(s))")
     return 0
 
@@ -102,25 +104,12 @@ def parse_meter_spec(text: str) -> dict[str, Any]:
     return table
 
 
-def check_meters(config: Config) -> None:
-    """Build each ``[[meters]]`` table's meter once (nothing is opened) so a bad one is a ConfigError."""
-    if not config.meters:
-        return
-    from backends.modbus import create_meter
-
-    for i, table in enumerate(config.meters):
-        try:
-            create_meter(RealClock(), table)
-        except ValueError as exc:
-            raise ConfigError(f"meters[{i}] ({table.get('role', 'ev')} meter): {exc}") from None
-
-
 def _cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args.config, overrides=_overrides(args))
     extra = tuple(parse_meter_spec(spec) for spec in getattr(args, "meter_specs", []) or [])
     if extra:
         config = dataclasses.replace(config, meters=(*config.meters, *extra))
-    check_meters(config)
+    check_components(config)
     clock = RealClock()
     configure_logging(clock, config.log.format, config.log.level)
     return clock.run(run_chargepoint(config, clock))

@@ -113,6 +113,26 @@ def settings_to_api(settings: EnergySettings, override_a: float | None) -> dict[
     return {k: doc[k] for k in API_SETTINGS}
 
 
+def parse_energy_table(energy: Mapping[str, Any], *, max_current_a: float, min_current_a: float,
+                       mains_source: str | None = None) -> tuple[EnergySettings, float | None, str, bool]:
+    """The ``[energy]`` config table -> (settings, override A, mains source, ev_meters); raises
+    SettingsError naming the bad key.  Used at start and by configuration checks."""
+    table = dict(energy)
+    source = table.pop("mains_meter", None) or mains_source or "meter"
+    ev_meters = table.pop("ev_meters", False)
+    if not isinstance(ev_meters, bool):
+        raise SettingsError("ev_meters", f"must be true or false, got {ev_meters!r}")
+    if source not in MAINS_SOURCES:
+        raise SettingsError("mains_meter", f"must be one of {MAINS_SOURCES}, got {source!r}")
+    override = table.pop("override_current_a", None)
+    for key in ("min_current_a", "max_current_a"):
+        if key in table:
+            raise SettingsError(key, "is the controller's setting: set it in [controller]")
+    base = EnergySettings(max_current_a=int(max_current_a), min_current_a=int(min_current_a))
+    settings = base.updated(table)
+    return settings, _check_override(override, settings), source, ev_meters
+
+
 class EnergyService:
     """Runs the energy manager every ``cycle_s`` seconds against a :class:`~chargepoint.station.Station`.
 
@@ -162,20 +182,8 @@ class EnergyService:
         """Build from the ``[energy]`` config table (settings + ``override_current_a`` + ``mains_meter``),
         overlaid by the persisted settings in ``data_dir/energy_settings.json``.  Raises ValueError
         (SettingsError) naming a bad config key; a bad persisted value is logged and ignored."""
-        table = dict(energy)
-        source = table.pop("mains_meter", None) or mains_source or "meter"
-        ev_meters = table.pop("ev_meters", False)
-        if not isinstance(ev_meters, bool):
-            raise SettingsError("ev_meters", f"must be true or false, got {ev_meters!r}")
-        if source not in MAINS_SOURCES:
-            raise SettingsError("mains_meter", f"must be one of {MAINS_SOURCES}, got {source!r}")
-        override = table.pop("override_current_a", None)
-        for key in ("min_current_a", "max_current_a"):
-            if key in table:
-                raise SettingsError(key, "is the controller's setting: set it in [controller]")
-        base = EnergySettings(max_current_a=int(max_current_a), min_current_a=int(min_current_a))
-        settings = base.updated(table)
-        override = _check_override(override, settings)
+        settings, override, source, ev_meters = parse_energy_table(
+            energy, max_current_a=max_current_a, min_current_a=min_current_a, mains_source=mains_source)
         store = SettingsStore(data_dir / "energy_settings.json") if data_dir is not None else None
         if store is not None:
             saved = store.load()
