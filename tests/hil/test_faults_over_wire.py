@@ -93,7 +93,8 @@ def test_emulator_stops_talking_then_talks_again(hil: StackFactory) -> None:
         # its contactors closed); the controller's outstanding pause request keeps the invariants
         rig.station.controller.check_invariants()
         emulator.inject("talk")
-        await _resumes(rig)
+        # reconnect backoff + handshake, then the CH32's B1 pilot re-plug (5 s) and ChargeDelay
+        await _resumes(rig, within_s=20.0)
 
     hil.run(scenario)
 
@@ -107,7 +108,7 @@ def test_emulator_restarts_mid_session(hil: StackFactory) -> None:
         emulator.inject("restart")
         await rig.wait(lambda: not rig.world.contactors_closed(), 1.0, "a rebooted CH32 has its contactors open")
         await rig.wait(lambda: rig.snap().substate is not SubState.C2, 3.0, "controller left C2")
-        assert not rig.snap().contactor_c1
+        await rig.wait(lambda: not rig.snap().contactor_c1, 1.0, "the controller sees the contactors open")
         await rig.wait(lambda: emulator.received_keys().count("@Initialized:1") > handshakes, 5.0,
                        "handshake again")
         assert emulator.find_received("Access:1", since=t) is not None  # authorisation restored

@@ -83,7 +83,7 @@ def test_over_temperature_safe_state_then_resume(stack: StackFactory) -> None:
         rig.world.temperature(80.0)
         await rig.wait(lambda: Fault.OVER_TEMPERATURE in rig.snap().faults, 3.0, "over-temperature fault")
         await rig.wait(lambda: not rig.world.contactors_closed(), 8.0, "contactors open")
-        assert not rig.snap().contactor_c1
+        await rig.wait(lambda: not rig.snap().contactor_c1, 1.0, "the controller sees them open")
         rig.world.temperature(30.0)
         await rig.wait(lambda: not rig.snap().faults, 5.0, "fault cleared")
         await rig.wait_substate(SubState.C2, 25.0)
@@ -98,7 +98,7 @@ def test_rcd_trip_safe_state_and_clean_end(stack: StackFactory) -> None:
         rig.world.rcd(True)
         await rig.wait(lambda: Fault.RCD in rig.snap().faults, 3.0, "RCD fault")
         await rig.wait(lambda: not rig.world.contactors_closed(), 8.0, "contactors open")
-        assert not rig.snap().contactor_c1
+        await rig.wait(lambda: not rig.snap().contactor_c1, 1.0, "the controller sees them open")
         assert rig.snap().substate is not SubState.C2
         rig.world.unplug()
         # the CH32 disconnects the pilot for 5 s on entering B1 (its "re-plug"): it sees the unplug late
