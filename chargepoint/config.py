@@ -49,10 +49,10 @@ class OcppSection:
     ca_file: str = _spec("")
     client_cert: str = _spec("")
     client_key: str = _spec("")
-    vendor: str = _spec("SmartEVSE")
-    model: str = _spec("smartevse-chargepoint")
-    serial: str = _spec("SIM-0001")
-    firmware: str = _spec("0.1.0")
+    vendor: str = _spec("SmartEVSE", doc="chargePointVendor (CiString20)")
+    model: str = _spec("SmartEVSE-CP", doc="chargePointModel (CiString20)")
+    serial: str = _spec("SIM-0001", doc="chargePointSerialNumber (CiString25)")
+    firmware: str = _spec("0.1.0", doc="firmwareVersion (CiString50)")
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,7 @@ class BackendSection:
     serial: str = _spec("", doc="serial port of the SmartEVSE mainboard")
     baudrate: int = _spec(500000, lo=1200, hi=4000000)
     watchdog_s: float = _spec(2.0, lo=0.1, hi=60)
+    rcmon: bool = _spec(False, doc="an RCM14-03 residual-current monitor is fitted (smartevse: @RCmon:1)")
 
 
 @dataclass(frozen=True)
@@ -251,6 +252,10 @@ def _check_consistency(cfg: Config) -> None:
             raise ConfigError("ocpp.password: password_hex is set but the password is not hex") from None
     if cfg.ocpp.security_profile == 3 and not (cfg.ocpp.client_cert and cfg.ocpp.client_key):
         raise ConfigError("ocpp.client_cert / ocpp.client_key: security profile 3 needs a client certificate")
+    for key, limit in (("vendor", 20), ("model", 20), ("serial", 25), ("firmware", 50)):
+        value = getattr(cfg.ocpp, key)
+        if len(value) > limit:
+            raise ConfigError(f"ocpp.{key} = {value!r}: at most {limit} characters (OCPP CiString{limit})")
     if cfg.controller.min_current_a > cfg.controller.max_current_a:
         raise ConfigError(
             f"controller.min_current_a = {cfg.controller.min_current_a:g}: must not exceed "

@@ -58,6 +58,7 @@ def backend_options(config: Config) -> dict[str, Any]:
         "port": b.serial,
         "baudrate": b.baudrate,
         "watchdog_s": b.watchdog_s,
+        "rcmon": b.rcmon,
         "max_current_setting_a": config.controller.max_current_a,
         "min_current_a": config.controller.min_current_a,
     }

@@ -167,7 +167,9 @@ class HilStack:
                     **meter_options: float | None) -> str:
         """A configuration for ``chargepoint run`` that connects to this stack."""
         sections: dict[str, dict[str, Any]] = {
-            "backend": {"name": "smartevse", "serial": self.serial_path, "baudrate": self.options.baudrate},
+            # the emulated board has its RCM14-03 fitted: monitor it (@RCmon:1)
+            "backend": {"name": "smartevse", "serial": self.serial_path, "baudrate": self.options.baudrate,
+                        "rcmon": True},
             "http": {"listen": http_listen},
         }
         if watchdog_s is not None:
