@@ -161,6 +161,11 @@ class OcppClient:
                 svc.stop()
             except Exception:
                 log.exception("service stop failed")
+        if ctx.transactions is not None:
+            try:
+                ctx.transactions.flush_meters()
+            except Exception:
+                log.exception("meter flush failed")
         ctx.outbox.fail_pending("client stopped")
         for task in list(ctx.outbox._tasks):
             task.cancel()

@@ -161,9 +161,17 @@ class TransactionManager:
                 self.outbox.spawn(self.stop(c, "EVDisconnected"), "stop-ev-disconnect")
         self._changed(c)
 
-    def _persist_meter(self, m: MeterReading) -> None:
+    def flush_meters(self) -> None:
+        """Persist the latest reading of every running transaction now (clean shutdown): a restart's
+        PowerLoss StopTransaction then carries the energy up to the stop, not up to 5 s less."""
+        for connector in list(self._active):
+            reading = self.station.latest_meter(connector)
+            if reading is not None:
+                self._persist_meter(reading, force=True)
+
+    def _persist_meter(self, m: MeterReading, force: bool = False) -> None:
         now = self.clock.monotonic()
-        if now - self._last_persist.get(m.connector, -1e9) < METER_PERSIST_EVERY_S:
+        if not force and now - self._last_persist.get(m.connector, -1e9) < METER_PERSIST_EVERY_S:
             return
         self._last_persist[m.connector] = now
         tx = self._active[m.connector]

@@ -120,6 +120,15 @@ def test_csms_never_answers_late_and_twice(tmp_path):
     vrun(main)
 
 
+def _last_meter_wh(tmp_path):
+    import sqlite3
+
+    files = sorted(tmp_path.rglob("*.sqlite*")) + sorted(tmp_path.rglob("*.db"))
+    path = next(f for f in files if f.suffix in (".sqlite", ".db", ".sqlite3"))
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT last_meter_wh FROM ocpp_transactions").fetchone()[0]
+
+
 def test_tc_032_power_loss_stops_open_transaction(tmp_path):
     """The process dies during a transaction; on restart the transaction is stopped with PowerLoss and
     meterStop = the last persisted reading; exactly one StopTransaction."""
@@ -128,9 +137,13 @@ def test_tc_032_power_loss_stops_open_transaction(tmp_path):
         async with Rig(clock, tmp_path, keys={"MeterValueSampleInterval": "30"}) as rig:
             await charging(rig)
             await rig.settle(300)
-            persisted = rig.ctx.store.db.execute("SELECT last_meter_wh FROM ocpp_transactions").fetchone()[0]
-            await rig.stop_client()  # no StopTransaction: like a power cut
+            await rig.settle(3.5)  # between two 5 s persists
+            energy_now = rig.station.latest_meter(1).energy_import_wh
+            await rig.stop_client()  # no StopTransaction: like a power cut of the application
             assert rig.calls("StopTransaction") == []
+            # a clean stop flushed the latest reading: nothing charged before the stop is lost
+            persisted = _last_meter_wh(tmp_path)
+            assert persisted == pytest.approx(energy_now, abs=1.0)
             m = rig.mark()
             await rig.start()
             stop = await rig.wait_call("StopTransaction", start=m)
