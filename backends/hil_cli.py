@@ -77,7 +77,12 @@ async def _run(clock: Clock, options: HilOptions, args: argparse.Namespace) -> i
     try:
         await stack.start()
     except OSError as exc:
-        print(f"chargepoint hil: cannot start: {exc.strerror or exc}", file=sys.stderr)
+        path = exc.filename2 or exc.filename
+        where = f" ({path})" if path else ""
+        print(f"chargepoint hil: cannot start{where}: {exc.strerror or exc} (check --link / --meter-port)",
+              file=sys.stderr)
+        with contextlib.suppress(Exception):
+            await stack.stop()
         return 1
     try:
         config_path = Path(args.config_out) if args.config_out else Path(

@@ -121,7 +121,10 @@ class HilStack:
         server = MeterServer(meter)
         opts = self.options
         if opts.meter_transport == "tcp":
-            bound = await server.start_tcp(opts.meter_host, port)
+            try:
+                bound = await server.start_tcp(opts.meter_host, port)
+            except RuntimeError as exc:  # pymodbus: "Could not start listen"
+                raise OSError(f"cannot listen for the {role} meter on {opts.meter_host}:{port}: {exc}") from None
             self.meters[role] = HilMeter(role, meter, server, "tcp", opts.meter_host, bound)
         else:
             pty = PtyPair()

@@ -144,3 +144,21 @@ def test_run_with_a_bad_meter_flag_exits_with_a_clear_message(tmp_path: Path) ->
     assert proc.returncode == 2
     assert "meters[0] (ev meter)" in proc.stderr and "'host'" in proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_hil_start_errors_are_one_clear_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        taken = subprocess.run([sys.executable, "-m", "chargepoint", "hil", "--meter-port", str(port)],
+                               cwd=ROOT, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert taken.returncode == 1
+    assert f"cannot listen for the ev meter on 127.0.0.1:{port}" in taken.stderr
+    no_dir = subprocess.run([sys.executable, "-m", "chargepoint", "hil", "--link", str(tmp_path / "no" / "evse")],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert no_dir.returncode == 1 and str(tmp_path / "no" / "evse") in no_dir.stderr
+    for proc in (taken, no_dir):
+        assert "Traceback" not in proc.stderr + proc.stdout
