@@ -19,6 +19,19 @@ from chargepoint.csms import IN, TestCsms
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+AUDIT_SQL = """
+CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, outbox_id INTEGER NOT NULL, action TEXT NOT NULL);
+CREATE TRIGGER audit_outbox AFTER INSERT ON tx_outbox
+BEGIN INSERT INTO audit(outbox_id, action) VALUES (NEW.id, NEW.action); END;
+"""
+
+
+def _outbox_row(unique_id: str) -> int | None:
+    """Transaction messages go out as ``tx-<store>-<row>-<attempt>``: the outbox row they came from."""
+    parts = unique_id.split("-")
+    return int(parts[2]) if len(parts) == 4 and parts[0] == "tx" and parts[2].isdigit() else None
+
+
 async def _spawn(url: str, data_dir: str, cycles: int | None) -> asyncio.subprocess.Process:
     args = [sys.executable, "-m", "tests.ocpp.powerloss_runner", url, data_dir]
     if cycles is not None:
@@ -35,6 +48,13 @@ async def test_sigkill_during_transactions_exactly_once(tmp_path):
     data_dir = str(tmp_path / "cp")
     kills = 0
     try:
+        # a first clean start creates the store; then an audit trigger records, in the same SQLite
+        # transaction as the enqueue itself, every transaction message the charge point ever queues
+        proc = await _spawn(csms.url, data_dir, 0)
+        out, _ = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 0 and b"DONE" in out
+        with sqlite3.connect(os.path.join(data_dir, "ocpp.sqlite3")) as audit_db:
+            audit_db.executescript(AUDIT_SQL)
         for round_ in range(6):
             proc = await _spawn(csms.url, data_dir, None)
             mode = round_ % 3  # 0: CSMS up, 1: CSMS down for a while, 2: flapping
@@ -92,6 +112,17 @@ async def test_sigkill_during_transactions_exactly_once(tmp_path):
     start_stamps = [f.payload["timestamp"] for f in starts]
     assert start_stamps == sorted(start_stamps)
     assert not [v for v in csms.violations if "already stopped" in v]
+    # every message ever queued reached the CSMS, none twice under another id, none unqueued, in FIFO order
+    audited = dict(db.execute("SELECT outbox_id, action FROM audit ORDER BY outbox_id").fetchall())
+    received_rows = [_outbox_row(f.unique_id) for f in frames]
+    assert None not in received_rows, [f.unique_id for f in frames]
+    assert sorted(received_rows) == sorted(audited), (sorted(set(audited) - set(received_rows)),
+                                                      sorted(set(received_rows) - set(audited)))
+    assert [f.action for f in frames] == [audited[r] for r in received_rows]
+    assert received_rows == sorted(received_rows)
+    n_meter_values = sum(1 for a in audited.values() if a == "MeterValues")
+    assert n_meter_values >= 6
     reasons = {f.payload["reason"] for f in stops}
-    print(f"kills={kills} transactions={len(rows)} messages={len(frames)} retransmitted={retransmitted} "
+    print(f"kills={kills} transactions={len(rows)} messages={len(frames)} meter_values={n_meter_values} "
+          f"retransmitted={retransmitted} "
           f"reasons={sorted(reasons)}")
