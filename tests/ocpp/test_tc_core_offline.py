@@ -9,6 +9,7 @@ import itertools
 import pytest
 
 from chargepoint.csms import ForcedError
+from chargepoint.ocpp.errors import parse_rfc3339
 from tests.ocpp.session_rig import Rig, vrun
 from tests.ocpp.test_tc_core_transactions import charging
 
@@ -34,6 +35,31 @@ def test_tc_036_connection_loss_during_transaction(tmp_path):
             assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
             assert stop.payload["reason"] == "Local" and stop.payload["transactionId"] == tx
             assert len(rig.calls("BootNotification")) == 1
+
+    vrun(main)
+
+
+def test_tc_038_offline_stop_transaction(tmp_path):
+    """TC_038: the connection is lost, the transaction stops while offline (EV unplugged); the CP
+    queues the StopTransaction with the time the transaction really stopped and delivers it once the
+    connection is back; the connector is Available meanwhile."""
+
+    async def main(clock):
+        async with Rig(clock, tmp_path) as rig:
+            tx = await charging(rig)
+            await rig.csms.go_offline(120)
+            await rig.settle(20)
+            stopped_at = clock.now()
+            rig.board.unplug(1)
+            await rig.settle(5)
+            assert rig.calls("StopTransaction") == []  # offline: queued, not lost
+            stop = await rig.wait_call("StopTransaction", timeout=300)
+            assert (stop.time - stopped_at).total_seconds() >= 90  # delivered after the reconnect
+            sent_stamp = parse_rfc3339(stop.payload["timestamp"])
+            assert abs((sent_stamp - stopped_at).total_seconds()) < 2  # ... stamped when it happened
+            assert stop.payload["transactionId"] == tx and stop.payload["reason"] == "EVDisconnected"
+            await rig.wait_status(1, "Available")
+            assert len(rig.calls("StopTransaction")) == 1
 
     vrun(main)
 
