@@ -285,4 +285,28 @@ def describe() -> str:
             text = str(default).lower() if isinstance(default, bool) else repr(default).replace("'", '"')
             lines.append(f"{f.name} = {text}" + (f"  # {doc}" if doc else ""))
         lines.append("")
+    lines.extend(_TABLES_HELP)
     return "\n".join(lines)
+
+
+_TABLES_HELP = [
+    "# Tables checked by the modules that own them (chargepoint config --check FILE runs the checks):",
+    "",
+    "# [energy]            load balancing (docs/ENERGY.md); keys and ranges of the SmartEVSE firmware:",
+    '# mode = "normal"     # normal | smart | solar',
+    "# max_mains_a = 25    # 10..200   max_circuit_a = 16 (10..160)   max_sum_mains_a = 0 (0 | 10..600)",
+    "# start_current_a = 4 # 0..48     stop_time_min = 10 (0..60)     import_current_a = 0 (0..48)",
+    '# enable_c2 = "always_on"  # not_present | always_off | solar_off | always_on | auto',
+    '# mains_meter = "meter"    # meter | api      override_current_a = 10   ev_meters = false',
+    "",
+    "# [sim]               simulated board/EV options (sim backend): ev_soc, ev_capacity_kwh, ev_max_current_a,",
+    "#                     ev_phases, ev_reaction_s, meter_interval_s, relay_delay_s, house = {...}",
+    "",
+    "# [[meters]]          a Modbus kWh meter per table (backends/modbus, docs/HARDWARE.md):",
+    '# type = "sdm630"     # or another meter of the table, or "custom"',
+    '# transport = "tcp"   # tcp (host, port) | rtu (serial_port, baudrate)',
+    '# host = "192.0.2.10"',
+    '# address = 12        # Modbus unit id',
+    '# role = "ev"         # ev (energy for transactions, connector N) | mains (load balancing)',
+    "# connector = 1",
+]
