@@ -22,7 +22,8 @@ from hal.types import MeterReading
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _charge_and_collect(tmp_path: Path, options: HilOptions, sim: dict[str, object]) -> dict[str, object]:
+def _charge_and_collect(tmp_path: Path, options: HilOptions, sim: dict[str, object],
+                        meter: dict[str, float] | None = None) -> dict[str, object]:
     """Run the HIL stack through the runtime, charge ~2 s, return what the station saw."""
     clock = RealClock()
 
@@ -31,7 +32,7 @@ def _charge_and_collect(tmp_path: Path, options: HilOptions, sim: dict[str, obje
         await stack.start()
         runtime: Runtime | None = None
         try:
-            runtime = await start_runtime(clock, stack, tmp_path, backend=sim)
+            runtime = await start_runtime(clock, stack, tmp_path, backend=sim, meter=meter)
             station = runtime.station
             assert station is not None
             seen: list[MeterReading] = []
@@ -75,8 +76,10 @@ def test_modbus_ev_meter_wins_over_the_ch32s_own_meter_lines(tmp_path: Path) -> 
 
 
 def test_rtu_meters_on_pty_pairs_with_a_mains_meter(tmp_path: Path) -> None:
-    got = _charge_and_collect(tmp_path, HilOptions(meter_transport="rtu", mains=True,
-                                                   ev={"max_current_a": 32.0}), {})
+    # RTU at 9600 baud: a poll of an SDM630 takes ~0.1 s per block; leave room on a loaded machine
+    got = _charge_and_collect(tmp_path, HilOptions(meter_transport="rtu", mains=True, ev={"max_current_a": 32.0}),
+                              {}, meter={"poll_interval_s": 0.3, "timeout_s": 0.6, "comm_loss_s": 5.0})
+    assert got["substate"] is SubState.C2
     latest, mains = got["latest"], got["mains"]
     assert isinstance(latest, MeterReading) and latest.current_a == pytest.approx((16.0, 16.0, 16.0))
     assert isinstance(mains, MeterReading) and mains.connector == 0
