@@ -175,7 +175,8 @@ async def run_chargepoint(config: Config, clock: Clock, *, ready: asyncio.Event 
         runtime_holder.append(runtime)
     try:
         task = asyncio.create_task(runtime.run(), name="runtime")
-        while runtime.station is None or (runtime.services and not all(_started(s) for s in runtime.services)):
+        while (runtime.station is None or len(runtime.services) < len(runtime.service_factories)
+               or not all(_started(s) for s in runtime.services)):
             if task.done():
                 break
             await clock.sleep(0.05)
