@@ -199,6 +199,43 @@ async def post_fault(request: web.Request) -> web.Response:
     return web.json_response({"connector": int(connector or 1), "fault": fault, "active": active})
 
 
+RESETTABLE_FAULTS = ("rcd", "weld", "contactor", "lock", "diode")
+
+
+async def post_reset_fault(request: web.Request) -> web.Response:
+    """Operator reset of a latched fault (the SmartEVSE's button press): for an RCD the board's own
+    latch is reset first; the controller clears the fault only once its cause is gone."""
+    from chargepoint.controller.types import Fault, ResetFault
+
+    connector = _connector(request)
+    station = _station(request)
+    body = await v.json_body(request)
+    v.reject_unknown(body, {"fault"})
+    name = v.string(body, "fault", required=True, choices=RESETTABLE_FAULTS)
+    fault = Fault(name)
+    if fault not in station.snapshot(connector).faults:
+        return web.json_response({"connector": connector, "fault": name, "cleared": True,
+                                  "detail": "not active"})
+    if fault is Fault.RCD:
+        rcd = station.board.connector(connector).rcd
+        if rcd is not None:
+            await rcd.reset()
+    clock = _runtime(request).clock
+    deadline = clock.monotonic() + 2.0
+    while True:  # the board's "RCD no longer tripped" reading may take a moment to arrive
+        await station.submit(ResetFault(connector, fault))
+        faults = station.snapshot(connector).faults
+        if fault not in faults or clock.monotonic() >= deadline:
+            break
+        await clock.sleep(0.1)
+    cleared = fault not in faults
+    body_out = {"connector": connector, "fault": name, "cleared": cleared,
+                "faults": sorted(str(f) for f in faults)}
+    if not cleared:
+        body_out["error"] = f"{name} is still active: its cause persists"
+    return web.json_response(body_out, status=200 if cleared else 409)
+
+
 async def get_openapi(_request: web.Request) -> web.Response:
     return web.json_response(OPENAPI)
 
@@ -227,6 +264,7 @@ def create_app(runtime: Any, extra_routes: list[web.RouteDef] | None = None) -> 
             web.post("/api/sim/connectors/{id}/ev", post_ev),
             web.post("/api/sim/rfid", post_rfid),
             web.post("/api/sim/faults", post_fault),
+            web.post("/api/connectors/{id}/reset-fault", post_reset_fault),
             *ENERGY_ROUTES,  # settings, API-fed meters, battery, GET /api/energy
         ]
     )

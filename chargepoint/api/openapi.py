@@ -106,6 +106,13 @@ OPENAPI: dict[str, Any] = {
             "properties": {"id_tag": {"type": "string", "minLength": 1, "maxLength": 20},
                            "connector": {"type": "integer", "minimum": 0}},
         }),
+        "/api/connectors/{id}/reset-fault": {
+            **_post("operator reset of a latched fault (409 while its cause persists)", {
+                "type": "object", "additionalProperties": False, "required": ["fault"],
+                "properties": {"fault": {"enum": ["rcd", "weld", "contactor", "lock", "diode"]}},
+            }, sim=False),
+            "parameters": _CONNECTOR_PARAM,
+        },
         "/api/sim/faults": _post("inject or clear a hardware fault", {
             "type": "object", "additionalProperties": False, "required": ["connector", "fault", "active"],
             "properties": {

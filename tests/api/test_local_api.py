@@ -141,3 +141,44 @@ async def test_sim_routes_are_404_without_the_sim_backend(api):
         assert r.status == 404
     async with http.get("/api/status") as r:
         assert r.status == 200
+
+
+async def test_reset_is_refused_while_the_cause_persists(api):
+    from chargepoint.controller.types import Authorize
+
+    runtime, http, clock = api
+    async with http.post("/api/sim/connectors/1/plug") as r:
+        assert r.status == 200
+    await runtime.station.submit(Authorize(1, True))
+    await _wait(clock, http, lambda b: b["connectors"][0]["contactor_closed"])
+    async with http.post("/api/sim/faults", json={"connector": 1, "fault": "weld", "active": True}) as r:
+        assert r.status == 200
+    async with http.post("/api/sim/connectors/1/unplug") as r:  # contactors commanded open: they stay closed
+        assert r.status == 200
+    await _wait(clock, http, lambda b: "weld" in b["connectors"][0]["faults"])
+    async with http.post("/api/connectors/1/reset-fault", json={"fault": "weld"}) as r:
+        body = await r.json()
+    assert r.status == 409 and body["cleared"] is False and "weld" in body["faults"]
+    async with http.post("/api/connectors/1/reset-fault", json={"fault": "rcd"}) as r:
+        assert r.status == 200 and (await r.json())["detail"] == "not active"
+    async with http.post("/api/connectors/1/reset-fault", json={"fault": "fire"}) as r:
+        assert r.status == 400 and (await r.json())["field"] == "fault"
+    async with http.post("/api/sim/faults", json={"connector": 1, "fault": "weld", "active": False}) as r:
+        assert r.status == 200
+    await clock.sleep(0.5)  # the contactor's feedback opens
+    async with http.post("/api/connectors/1/reset-fault", json={"fault": "weld"}) as r:
+        assert r.status == 200 and (await r.json())["cleared"] is True
+    await _wait(clock, http, lambda b: b["connectors"][0]["status"] == "Available")
+
+
+async def test_a_latched_fault_stays_until_reset(api):
+    _runtime, http, clock = api
+    async with http.post("/api/sim/faults", json={"connector": 1, "fault": "rcd", "active": True}) as r:
+        assert r.status == 200
+    await _wait(clock, http, lambda b: "rcd" in b["connectors"][0]["faults"])
+    async with http.post("/api/sim/faults", json={"connector": 1, "fault": "rcd", "active": False}) as r:
+        assert r.status == 200
+    await clock.sleep(1.0)
+    assert "rcd" in (await _status(http))["connectors"][0]["faults"]  # latched
+    async with http.post("/api/connectors/1/reset-fault", json={"fault": "rcd"}) as r:
+        assert r.status == 200 and (await r.json())["cleared"] is True
