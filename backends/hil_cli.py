@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import shlex
 import signal
 import sys
@@ -143,14 +144,26 @@ async def _serve_stdin(stack: HilStack) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
 
+    pending = bytearray()
+    fd = sys.stdin.fileno() if hasattr(sys.stdin, "fileno") else -1
+
     def on_line() -> None:
-        line = sys.stdin.readline()
-        if not line:  # stdin closed: keep serving until a signal
+        # read what is there straight from the descriptor: every complete line in it is a command
+        # (readline() would keep a second line in Python's buffer until more input arrived)
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            chunk = b""
+        if not chunk:  # stdin closed: keep serving until a signal
             loop.remove_reader(sys.stdin)
             return
-        reply = command(stack, line)
-        if reply:
-            print(reply, flush=True)
+        pending.extend(chunk)
+        while b"\n" in pending:
+            raw, _, rest = bytes(pending).partition(b"\n")
+            pending[:] = rest
+            reply = command(stack, raw.decode("utf-8", "replace"))
+            if reply:
+                print(reply, flush=True)
 
     readers: list[Any] = []
     with contextlib.suppress(OSError, ValueError, NotImplementedError):

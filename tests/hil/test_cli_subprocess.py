@@ -211,3 +211,25 @@ def test_run_with_missing_port_and_dead_meter_reports_and_retries(tmp_path: Path
         assert code == 0
 
     clock.run(main())
+
+
+def test_hil_answers_every_command_of_one_write(tmp_path: Path) -> None:
+    """Two commands arriving in one read are both answered at once (not the second one only when
+    more input comes)."""
+
+    async def main(clock: RealClock) -> None:
+        hil = await Proc.start(clock, "hil", "--link", str(tmp_path / "tty"), "--meter-transport", "tcp",
+                               "--config-out", str(tmp_path / "hil.toml"), stdin=True)
+        try:
+            await hil.wait_line("ready", 30.0)
+            before = len(hil.lines)
+            await hil.send("meters\nmeters")  # one write, two lines
+            deadline = clock.monotonic() + 5.0
+            while sum("ev:" in line for line in hil.lines[before:]) < 2:
+                assert clock.monotonic() < deadline, hil.text()
+                await clock.sleep(0.05)
+        finally:
+            await hil.stop()
+
+    clock = RealClock()
+    clock.run(main(clock))
