@@ -52,27 +52,6 @@ def to_record(item: Any) -> dict[str, Any]:
     return {f.name: _plain(getattr(item, f.name)) for f in dataclasses.fields(item)}
 
 
-def from_record(kind: str, data: dict[str, Any]) -> Any:
-    """Rebuild a HAL event from its trace record (used by replay)."""
-    cls = getattr(hal_types, kind)
-    kwargs = {}
-    for f in dataclasses.fields(cls):
-        if f.name not in data:
-            continue
-        value = data[f.name]
-        if isinstance(value, list):
-            value = tuple(value)
-        kwargs[f.name] = value
-    obj = cls(**kwargs)
-    # enums arrive as their values; rebuild them by the field's annotation
-    for f in dataclasses.fields(cls):
-        annotation = str(f.type)
-        for enum_name in ("PilotLevel", "LockState", "PilotMode"):
-            if annotation == enum_name and f.name in kwargs:
-                object.__setattr__(obj, f.name, getattr(hal_types, enum_name)(kwargs[f.name]))
-    return obj
-
-
 class TraceRecorder:
     def __init__(self, clock: Clock, path: str | Path, config: dict[str, Any] | None = None) -> None:
         self.clock = clock

@@ -80,8 +80,8 @@ class Runtime:
     station: Station | None = None
     #: builders of the services that live as long as one station (OCPP client, local API, ...);
     #: called again after every in-process restart, because each start builds a new station.
-    service_factories: list[Callable[[Runtime], Any]] = field(default_factory=list)
-    services: list[Any] = field(default_factory=list)
+    service_factories: list[Callable[[Runtime], Service]] = field(default_factory=list)
+    services: list[Service] = field(default_factory=list)
     ocpp: Any = None  # facade of the running OCPP client (status, transaction ids), or None
     restart_requested: asyncio.Event = field(default_factory=asyncio.Event)
     stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
