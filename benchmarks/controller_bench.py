@@ -25,7 +25,7 @@ import statistics
 import time
 from typing import Any
 
-from backends.sim import SimBoard, SimModel, SimOptions, SimRig
+from backends.sim import SimBoard, SimModel, SimOptions
 from chargepoint.clock import RealClock
 from chargepoint.controller import (
     Authorize,
@@ -36,6 +36,7 @@ from chargepoint.controller import (
     SetLimit,
     SetPhases,
 )
+from chargepoint.harness.sim_rig import SimRig
 from chargepoint.station import Station
 from hal.types import BoardCapabilities, HalCommand, SetContactors
 

@@ -12,17 +12,8 @@ import pathlib
 import statistics
 import time
 
-from chargepoint.energy import (
-    BaseLoadProfile,
-    EnableC2,
-    EnergyManager,
-    EnergySettings,
-    EvStatus,
-    HomeBattery,
-    House,
-    Mode,
-    PvArray,
-)
+from backends.sim.house_model import BaseLoadProfile, HomeBattery, House, PvArray
+from chargepoint.energy import EnableC2, EnergyManager, EnergySettings, EvStatus, Mode
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results" / "energy.json"
 

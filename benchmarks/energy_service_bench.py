@@ -31,7 +31,7 @@ from backends.sim.house import house_source  # noqa: E402
 from chargepoint.clock import VirtualClock  # noqa: E402
 from chargepoint.controller import Authorize, Controller, ControllerSettings  # noqa: E402
 from chargepoint.energy import EnableC2, EnergySettings, Mode  # noqa: E402
-from chargepoint.energy.service import EnergyService  # noqa: E402
+from chargepoint.services.energy import EnergyService  # noqa: E402
 from chargepoint.station import Station  # noqa: E402
 from hal.types import ContactorFeedback, MeterReading  # noqa: E402
 

@@ -4,7 +4,7 @@ emulator, EV meter over Modbus TCP), in real time.
     python -m benchmarks.hil_fault_bench [--repeats 3]
 
 For each fault, a fresh stack charges at 16 A, the fault is injected, and from the station's item
-stream and the emulator's wire log (:mod:`backends.hil.reaction`) we read:
+stream and the emulator's wire log (:mod:`chargepoint.harness.hil.reaction`) we read:
 
 * detect -> controller: the fault event published by the station until the safe command
   (contactors open / power unavailable / PWM withdrawn) output by the step that handled it;
@@ -29,12 +29,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from backends.hil import HilOptions, HilStack
-from backends.hil.reaction import Reaction, find_reaction
-from backends.hil.runtime import start_runtime
 from backends.modbus.simulator import Fault as MeterFault
 from chargepoint.clock import RealClock
 from chargepoint.controller.types import Authorize, SubState
+from chargepoint.harness.hil import HilOptions, HilStack
+from chargepoint.harness.hil.reaction import Reaction, find_reaction
+from chargepoint.harness.hil.runtime import start_runtime
 from hal.types import BoardFault, MeterStatus, RcdReading, TemperatureReading
 
 RESULTS = Path(__file__).resolve().parent / "results" / "hil_fault_bench.json"

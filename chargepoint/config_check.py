@@ -54,7 +54,7 @@ def _check_sim(config: Config) -> None:
 
 
 def _check_energy(config: Config) -> None:
-    from chargepoint.energy.service import parse_energy_table
+    from chargepoint.services.energy import parse_energy_table
 
     try:
         parse_energy_table(config.energy, max_current_a=config.controller.max_current_a,

@@ -85,7 +85,7 @@ class Runtime:
     ocpp: Any = None  # facade of the running OCPP client (status, transaction ids), or None
     restart_requested: asyncio.Event = field(default_factory=asyncio.Event)
     stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
-    energy: Any = None  # chargepoint.energy.service.EnergyService while running
+    energy: Any = None  # chargepoint.services.energy.EnergyService while running
 
     async def start(self) -> None:
         cfg = self.config
@@ -122,7 +122,7 @@ class Runtime:
         return house_source(self.clock, board, self.config.sim)
 
     def _create_energy(self, house: Any, *, has_mains_meter: bool) -> Any:
-        from chargepoint.energy.service import EnergyService
+        from chargepoint.services.energy import EnergyService
 
         cfg = self.config
         return EnergyService.from_config(

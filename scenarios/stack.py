@@ -77,7 +77,7 @@ class Stack:
         self.client: OcppClient | None = None
         self.mains = MainsMeter()
         self.house: Any = None  # backends.sim.house.SimHouse with chargepoint.sim.house
-        self.energy: Any = None  # chargepoint.energy.service.EnergyService with an energy table or a house
+        self.energy: Any = None  # chargepoint.services.energy.EnergyService with an energy table or a house
         self.restarts = 0
         self._client_task: asyncio.Task[None] | None = None
         self._watch: asyncio.Task[None] | None = None
@@ -122,7 +122,7 @@ class Stack:
 
     async def _start_energy(self) -> None:
         """The EnergyService (with an ``energy`` table or a house), then the station."""
-        from chargepoint.energy.service import EnergyService
+        from chargepoint.services.energy import EnergyService
 
         assert self.station is not None
         if self.spec.energy or self.house is not None:

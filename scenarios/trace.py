@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from chargepoint.controller.proximity import cable_ampacity
+from chargepoint.iec61851.proximity import cable_ampacity
 from scenarios.loader import ScenarioError
 
 #: payload keys that differ between a recording and its replay without meaning a regression

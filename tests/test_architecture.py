@@ -9,7 +9,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 PURE = ["chargepoint/controller", "chargepoint/smartcharging", "chargepoint/energy"]
 FORBIDDEN_IN_PURE = ("asyncio", "ocpp", "websockets", "aiohttp", "backends", "serial", "pymodbus", "sqlite3")
 #: The energy manager's async glue lives next to it and may use asyncio (nothing else of the list).
-ASYNC_GLUE = {"chargepoint/energy/service.py": {"asyncio"}, "chargepoint/smartcharging/service.py": {"asyncio"}}
+ASYNC_GLUE = {"chargepoint/services/energy.py": {"asyncio"}, "chargepoint/services/smart_charging.py": {"asyncio"}}
 SOURCES = ["chargepoint", "hal", "backends", "scenarios"]
 
 

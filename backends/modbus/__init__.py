@@ -54,7 +54,7 @@ from backends.modbus.meters import (
     decode,
     encode,
 )
-from chargepoint.clock import Clock
+from hal.clock import Clock
 
 __all__ = [
     "COMM_LOSS_S",

@@ -33,7 +33,7 @@ from backends.modbus.link import (
     WrongLength,
 )
 from backends.modbus.meters import DecodeError, MeterDefinition, MeterValues, decode
-from chargepoint.clock import Clock
+from hal.clock import Clock
 from hal.types import MeterReading, MeterStatus
 
 log = structlog.get_logger("backends.modbus")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 
-from chargepoint.clock import Clock
+from hal.clock import Clock
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,7 +38,8 @@ from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from backends.modbus.meters import METER_INDEX, METERS, EncodeError, MeterDefinition, MeterValues, encode
-from chargepoint.clock import Clock, RealClock
+from chargepoint.clock import RealClock
+from hal.clock import Clock
 
 log = structlog.get_logger("backends.modbus.simulator")
 

@@ -2,7 +2,6 @@
 
 * :class:`SimModel` -- pure synchronous model (board + EV + meter), stepped with time passed in;
 * :class:`SimBoard` -- the async ``hal.Board`` around it, driven by a :class:`~chargepoint.clock.Clock`;
-* :class:`SimRig` -- controller + model in lock step, without asyncio (tests, benchmarks).
 """
 
 from __future__ import annotations
@@ -15,10 +14,9 @@ from backends.sim.connector import FAULTS
 from backends.sim.ev import EvModel
 from backends.sim.model import SimModel
 from backends.sim.options import SimOptions
-from backends.sim.rig import SimRig
-from chargepoint.clock import Clock
+from hal.clock import Clock
 
-__all__ = ["FAULTS", "EvModel", "SimBoard", "SimModel", "SimOptions", "SimRig", "create_backend"]
+__all__ = ["FAULTS", "EvModel", "SimBoard", "SimModel", "SimOptions", "create_backend"]
 
 
 def create_backend(clock: Clock, options: Mapping[str, Any] | None = None) -> SimBoard:

@@ -14,7 +14,7 @@ from typing import Any
 
 from backends.sim.model import SimModel
 from backends.sim.options import SimOptions
-from chargepoint.clock import Clock
+from hal.clock import Clock
 from hal.types import (
     BoardCapabilities,
     HalCommand,

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from backends.sim.ev import EvModel
 from backends.sim.options import SimOptions
-from chargepoint.controller.duty import current_from_duty
-from chargepoint.controller.proximity import resistor_for_ampacity
+from chargepoint.iec61851.duty import current_from_duty
+from chargepoint.iec61851.proximity import resistor_for_ampacity
 from hal.types import (
     ContactorFeedback,
     DiodeReading,

@@ -2,7 +2,7 @@
 
 ``SimHouse`` is an extra event source for the :class:`~chargepoint.station.Station` (like a Modbus
 meter): every ``interval_s`` it reads the simulated EVs' phase currents from the board, adds the
-house model (:class:`chargepoint.energy.house.House`: base load per phase over the day, PV, home
+house model (:class:`backends.sim.house_model.House`: base load per phase over the day, PV, home
 battery) and extra loads switched on by tests or scenarios (a heat pump, a washing machine ...), and
 yields ``MeterReading(connector=0)`` = what a grid meter would measure::
 
@@ -28,8 +28,8 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from backends.sim.board import SimBoard
-from chargepoint.clock import Clock
-from chargepoint.energy.house import BaseLoadProfile, House, HouseReading, house_from_config
+from backends.sim.house_model import BaseLoadProfile, House, HouseReading, house_from_config
+from hal.clock import Clock
 from hal.types import MeterReading
 
 Phases = tuple[float, float, float]

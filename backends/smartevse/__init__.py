@@ -11,21 +11,16 @@ from typing import Any
 
 from backends.smartevse.board import SmartEvseV4Board
 from backends.smartevse.options import DEFAULT_CONFIG, SmartEvseOptions
-from chargepoint.clock import Clock
+from hal.clock import Clock
 
 __all__ = ["DEFAULT_CONFIG", "SmartEvseOptions", "SmartEvseV4Board", "create_backend"]
 
 
-def create_backend(clock: Any, options: Any) -> SmartEvseV4Board:
+def create_backend(clock: Clock, options: Any) -> SmartEvseV4Board:
     """Build the board.  ``options``: a :class:`SmartEvseOptions` or a mapping with ``port`` (or
     ``serial``), ``baudrate`` (500000), ``watchdog_s`` (2.0), ``start_timeout_s``, ``rcmon`` and any
     configuration-burst variable by its protocol name (``MaxCurrent``, ``MinCurrent``, ``Lock``,
-    ``Config``, ``EnableC2``, ``EVMeterType``, ...).  The two arguments may also be given in the
-    order ``(options, clock)``.  Raises ValueError naming a bad option."""
-    if not isinstance(clock, Clock) and isinstance(options, Clock):
-        clock, options = options, clock
-    if not isinstance(clock, Clock):
-        raise ValueError(f"create_backend needs a chargepoint.clock.Clock, got {type(clock).__name__}")
+    ``Config``, ``EnableC2``, ``EVMeterType``, ...).  Raises ValueError naming a bad option."""
     if isinstance(options, SmartEvseOptions):
         opts = options
     elif isinstance(options, Mapping):

@@ -73,7 +73,7 @@ from backends.smartevse.protocol import (
     Message,
     current_for_duty,
 )
-from chargepoint.clock import Clock
+from hal.clock import Clock
 from hal.types import (
     BoardCapabilities,
     BoardFault,

@@ -38,7 +38,7 @@ import serial
 import serial_asyncio_fast
 
 from backends.smartevse.protocol import CH32_TO_ESP32, LineParser, Message, encode_command
-from chargepoint.clock import Clock
+from hal.clock import Clock
 
 log = logging.getLogger(__name__)
 

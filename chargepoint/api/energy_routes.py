@@ -9,7 +9,7 @@
 * ``POST /api/battery`` ``{"current_a"}`` -- home battery current, A, + = charging (Solar only, 60 s).
 * ``GET /api/energy`` -- the energy manager's last decision: what binds and why, timers, faults.
 
-Handlers read ``runtime.energy`` (an :class:`~chargepoint.energy.service.EnergyService`) on every
+Handlers read ``runtime.energy`` (an :class:`~chargepoint.services.energy.EnergyService`) on every
 request, so they keep working across an in-process restart.
 """
 

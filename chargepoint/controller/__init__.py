@@ -1,10 +1,7 @@
 """IEC 61851-1 controller: pure, synchronous, no I/O.  See docs/ARCHITECTURE.md for the contract."""
 
 from chargepoint.controller.controller import Controller
-from chargepoint.controller.duty import current_from_duty, duty_permille, signalled_current
-from chargepoint.controller.proximity import cable_ampacity, resistor_for_ampacity
 from chargepoint.controller.types import (
-    FAULT_ERROR_CODE,
     Authorize,
     ConnectorSnapshot,
     ControllerInput,
@@ -24,9 +21,10 @@ from chargepoint.controller.types import (
     SubState,
     Tick,
 )
+from chargepoint.iec61851.duty import current_from_duty, duty_permille, signalled_current
+from chargepoint.iec61851.proximity import cable_ampacity, resistor_for_ampacity
 
 __all__ = [
-    "FAULT_ERROR_CODE",
     "Authorize",
     "ConnectorSnapshot",
     "Controller",

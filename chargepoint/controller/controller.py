@@ -29,8 +29,6 @@ authoritative; the controller only sends the offered current (SetPilot), the acc
 from __future__ import annotations
 
 from chargepoint.controller.connector import ConnectorState
-from chargepoint.controller.duty import MAX_SIGNAL_A, MIN_SIGNAL_A, duty_permille, signalled_current
-from chargepoint.controller.proximity import NO_RESISTOR_A, cable_ampacity
 from chargepoint.controller.types import (
     Authorize,
     ConnectorSnapshot,
@@ -51,6 +49,8 @@ from chargepoint.controller.types import (
     SubState,
     Tick,
 )
+from chargepoint.iec61851.duty import MAX_SIGNAL_A, MIN_SIGNAL_A, duty_permille, signalled_current
+from chargepoint.iec61851.proximity import NO_RESISTOR_A, cable_ampacity
 from hal.types import (
     BoardCapabilities,
     BoardFault,

@@ -50,18 +50,6 @@ class Fault(StrEnum):
     BOARD = "board"  # board link lost / power panic / internal -> InternalError / OtherError
 
 
-#: OCPP 1.6 ChargePointErrorCode for each fault (the OCPP layer reads this table).
-FAULT_ERROR_CODE: dict[Fault, str] = {
-    Fault.RCD: "GroundFailure",
-    Fault.OVER_TEMPERATURE: "HighTemperature",
-    Fault.DIODE: "EVCommunicationError",
-    Fault.CONTACTOR_WELDED: "PowerSwitchFailure",
-    Fault.CONTACTOR_FAILED: "PowerSwitchFailure",
-    Fault.LOCK: "ConnectorLockFailure",
-    Fault.METER: "PowerMeterFailure",
-    Fault.PILOT: "EVCommunicationError",
-    Fault.BOARD: "InternalError",
-}
 
 
 @dataclass(frozen=True, slots=True)

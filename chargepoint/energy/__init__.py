@@ -48,10 +48,6 @@ Public API
 * ``ConnectorDecision``: ``limits`` (every name of ``LIMIT_NAMES`` = mains, circuit, sum_mains,
   solar -> A per phase or None; below MinCurrent = pause), ``phases`` (1|3 requested), ``allocated_a``,
   ``binding``, ``less_6a``, ``charge_delay_s``, ``reason``; ``limit()`` = the lowest value.
-* ``house``: ``House``, ``BaseLoadProfile``, ``PvArray``, ``HomeBattery``, ``HouseReading``,
-  ``house_from_config(mapping)`` -- a pure house model for the simulator (see
-  ``chargepoint.energy.house``): ``House(...).reading(t, ev_a) -> HouseReading`` with ``mains_a``
-  for ``feed_mains`` and ``battery_a`` for ``feed_battery``.
 
 Rules implemented (numbers from the reference): MaxMains per phase (highest phase) with
 ``Baseload = Imeasured - TotalCurrent``; MaxCircuit with ``Baseload_EV`` (EV / sub-panel meter, or
@@ -64,14 +60,6 @@ a phase above 2 x MaxMains; ChargeDelay 60 s once power is back); home battery (
 """
 
 from chargepoint.energy.adapter import ev_status_from_snapshot
-from chargepoint.energy.house import (
-    BaseLoadProfile,
-    HomeBattery,
-    House,
-    HouseReading,
-    PvArray,
-    house_from_config,
-)
 from chargepoint.energy.manager import CHARGE_DELAY_S, CYCLE_S, SOLAR_START_S, EnergyManager
 from chargepoint.energy.settings import EnableC2, EnergySettings, Mode, SettingsError
 from chargepoint.energy.types import LIMIT_NAMES, ConnectorDecision, EnergyDecision, EvStatus
@@ -81,19 +69,13 @@ __all__ = [
     "CYCLE_S",
     "LIMIT_NAMES",
     "SOLAR_START_S",
-    "BaseLoadProfile",
     "ConnectorDecision",
     "EnableC2",
     "EnergyDecision",
     "EnergyManager",
     "EnergySettings",
     "EvStatus",
-    "HomeBattery",
-    "House",
-    "HouseReading",
     "Mode",
-    "PvArray",
     "SettingsError",
     "ev_status_from_snapshot",
-    "house_from_config",
 ]

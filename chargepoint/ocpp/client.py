@@ -41,7 +41,7 @@ from chargepoint.ocpp.session import ChargePointSession
 from chargepoint.ocpp.status import StatusReporter
 from chargepoint.ocpp.store import Store
 from chargepoint.ocpp.transactions import TransactionManager
-from chargepoint.smartcharging.service import SmartChargingService
+from chargepoint.services.smart_charging import SmartChargingService
 
 log = logging.getLogger("chargepoint.ocpp")
 

@@ -1,6 +1,6 @@
 """Smart Charging profile handlers (mixin of the OCPP session): SetChargingProfile, ClearChargingProfile,
 GetCompositeSchedule.  The decisions are the engine's (``ctx.smart_charging``, a
-:class:`~chargepoint.smartcharging.service.SmartChargingService`); this module maps the wire to it.
+:class:`~chargepoint.services.smart_charging.SmartChargingService`); this module maps the wire to it.
 
 Validation is done here instead of by the library (``skip_schema_validation``) so the error codes follow
 OCPP-J and the 1.6 errata:

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chargepoint.controller.types import FAULT_ERROR_CODE, IecState, SubState
+from chargepoint.controller.types import IecState, SubState
+from chargepoint.ocpp.error_codes import FAULT_ERROR_CODE
 from chargepoint.ocpp.errors import format_datetime
 from chargepoint.ocpp.outbox import OutboxError
 

@@ -13,7 +13,7 @@ from typing import Any
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from backends.sim import SimModel, SimOptions, SimRig
+from backends.sim import SimModel, SimOptions
 from chargepoint.controller import (
     Authorize,
     Controller,
@@ -26,7 +26,8 @@ from chargepoint.controller import (
     SetLimit,
     SetPhases,
 )
-from chargepoint.controller.duty import duty_permille
+from chargepoint.harness.sim_rig import SimRig
+from chargepoint.iec61851.duty import duty_permille
 from hal.types import PilotLevel, PilotMode, PilotReading, SetContactors, SetPilot
 
 C1_TIMEOUT = 6.0

@@ -20,7 +20,7 @@ from backends.sim.house import SimHouse, house_source
 from chargepoint.clock import VirtualClock
 from chargepoint.controller import Authorize, Controller, ControllerSettings
 from chargepoint.energy import EnergySettings
-from chargepoint.energy.service import EnergyService
+from chargepoint.services.energy import EnergyService
 from chargepoint.station import Station
 from hal.types import ContactorFeedback, HalCommand, MeterReading, PilotMode, SetContactors, SetPilot
 

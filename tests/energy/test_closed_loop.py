@@ -11,17 +11,8 @@ from dataclasses import dataclass
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chargepoint.energy import (
-    BaseLoadProfile,
-    EnableC2,
-    EnergyManager,
-    EnergySettings,
-    EvStatus,
-    HomeBattery,
-    House,
-    Mode,
-    PvArray,
-)
+from backends.sim.house_model import BaseLoadProfile, HomeBattery, House, PvArray
+from chargepoint.energy import EnableC2, EnergyManager, EnergySettings, EvStatus, Mode
 
 
 @dataclass

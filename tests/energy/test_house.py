@@ -2,7 +2,7 @@ from itertools import pairwise
 
 import pytest
 
-from chargepoint.energy import BaseLoadProfile, HomeBattery, House, PvArray
+from backends.sim.house_model import BaseLoadProfile, HomeBattery, House, PvArray
 
 
 def test_base_load_profile_interpolates_and_weights_phases():
@@ -91,7 +91,7 @@ def test_battery_covers_deficit_down_to_min_soc_and_single_phase_battery_on_l1()
 
 
 def test_house_from_config():
-    from chargepoint.energy import house_from_config
+    from backends.sim.house_model import house_from_config
 
     h = house_from_config({"base": {"points": [[0, 2.0], [24, 2.0]], "phase_weights": [1, 1, 1]},
                            "pv": {"peak_w": 6900, "sunrise_h": 7, "sunset_h": 19}, "battery": None,

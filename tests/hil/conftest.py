@@ -8,7 +8,7 @@ the way ``chargepoint run`` builds them -- a :class:`chargepoint.config.Config` 
 * ``sim``: the simulated board (``backends.sim``) in virtual time;
 * ``smartevse+modbus``: controller -> smartevse backend -> real pty -> CH32 emulator, with the EV
   meter read by ``backends.modbus`` from a pymodbus TCP server whose registers follow the
-  emulator's EV (:class:`backends.hil.HilStack`), in real time.
+  emulator's EV (:class:`chargepoint.harness.hil.HilStack`), in real time.
 
 A test is an ``async def scenario(rig)``; ``stack.run(scenario)`` builds everything on the stack's
 clock, runs it and tears everything down.
@@ -24,11 +24,11 @@ from typing import Any, Protocol
 
 import pytest
 
-from backends.hil import HilOptions, HilStack
-from backends.hil.runtime import FAST_METER, start_runtime
 from chargepoint.clock import Clock, RealClock, VirtualClock
 from chargepoint.config import load_config
 from chargepoint.controller.types import ConnectorSnapshot, SubState
+from chargepoint.harness.hil import HilOptions, HilStack
+from chargepoint.harness.hil.runtime import FAST_METER, start_runtime
 from chargepoint.runtime import Runtime
 from chargepoint.station import Station
 from hal.types import MeterReading

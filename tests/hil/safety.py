@@ -1,11 +1,11 @@
-"""Waiting for a fault's safe-state reaction on a :class:`Rig` (see :mod:`backends.hil.reaction`)."""
+"""Waiting for a fault's safe-state reaction on a :class:`Rig` (see :mod:`chargepoint.harness.hil.reaction`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from backends.hil.reaction import SAFE_STATE_LINE, Reaction, find_reaction
+from chargepoint.harness.hil.reaction import SAFE_STATE_LINE, Reaction, find_reaction
 from tests.hil.conftest import Rig
 
 __all__ = ["Reaction", "reaction"]

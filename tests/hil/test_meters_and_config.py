@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from backends.hil import HilOptions, HilStack
-from backends.hil.runtime import start_runtime
 from chargepoint.cli import parse_meter_spec
 from chargepoint.clock import RealClock
 from chargepoint.config import ConfigError, load_config
 from chargepoint.config_check import check_meters
 from chargepoint.controller.types import Authorize, SubState
+from chargepoint.harness.hil import HilOptions, HilStack
+from chargepoint.harness.hil.runtime import start_runtime
 from chargepoint.runtime import Runtime, backend_options
 from hal.types import MeterReading
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from backends.sim import SimModel, SimOptions, SimRig
+from backends.sim import SimModel, SimOptions
 from chargepoint.controller import Authorize, Controller, ControllerSettings, SetLimit
+from chargepoint.harness.sim_rig import SimRig
 from hal.types import (
     ContactorFeedback,
     DiodeReading,

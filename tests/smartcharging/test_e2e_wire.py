@@ -10,7 +10,7 @@ import pytest
 
 from chargepoint.controller.types import SetPhases, SubState
 from chargepoint.csms import TestCsms
-from chargepoint.smartcharging.service import TABLE
+from chargepoint.services.smart_charging import TABLE
 from tests.ocpp.session_rig import vrun
 from tests.smartcharging.e2e_rig import ScRig, periods, profile
 

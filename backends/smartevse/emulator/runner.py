@@ -24,7 +24,7 @@ from pathlib import Path
 from backends.smartevse.emulator.ev import EvModel
 from backends.smartevse.emulator.firmware import Ch32Firmware
 from backends.smartevse.protocol import ESP32_TO_CH32, LineParser, Message, encode_report
-from chargepoint.clock import Clock
+from hal.clock import Clock
 
 log = logging.getLogger(__name__)
 

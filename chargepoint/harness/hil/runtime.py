@@ -11,9 +11,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from backends.hil.stack import HilStack
 from chargepoint.clock import Clock
 from chargepoint.config import load_config
+from chargepoint.harness.hil.stack import HilStack
 from chargepoint.runtime import Runtime
 
 #: EV meter polling for seconds-long runs: 200 ms polls, comm loss after 1 s.

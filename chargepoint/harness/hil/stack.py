@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backends.hil.ev_meter import EmulatorEvSource, EmulatorMainsSource
 from backends.modbus.meters import METERS
 from backends.modbus.simulator import MeterServer, PtyPair, SimulatedMeter
 from backends.smartevse.emulator import Ch32Emulator
 from chargepoint.clock import Clock
+from chargepoint.harness.hil.ev_meter import EmulatorEvSource, EmulatorMainsSource
 
 TRANSPORTS = ("tcp", "rtu")
 

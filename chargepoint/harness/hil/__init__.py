@@ -5,11 +5,11 @@
 * :mod:`.stack` -- :class:`HilStack`: emulator + meter servers, and the configuration
   (``[[meters]]`` tables, a TOML for ``chargepoint run``) that connects to them.
 
-``chargepoint hil`` (:mod:`backends.hil_cli`) runs a stack as a process; docs/HARDWARE.md explains
+``chargepoint hil`` (:mod:`chargepoint.harness.hil_cli`) runs a stack as a process; docs/HARDWARE.md explains
 the real hardware it stands in for.
 """
 
-from backends.hil.ev_meter import EmulatorEvSource, EmulatorMainsSource
-from backends.hil.stack import HilMeter, HilOptions, HilStack
+from chargepoint.harness.hil.ev_meter import EmulatorEvSource, EmulatorMainsSource
+from chargepoint.harness.hil.stack import HilMeter, HilOptions, HilStack
 
 __all__ = ["EmulatorEvSource", "EmulatorMainsSource", "HilMeter", "HilOptions", "HilStack"]

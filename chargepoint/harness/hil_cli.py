@@ -3,7 +3,7 @@
     chargepoint hil --link /tmp/smartevse --config-out /tmp/hil.toml [--meter-transport tcp|rtu|none]
                     [--mains] [--plug] [--ev-current 16]
 
-It starts a :class:`backends.hil.HilStack`, writes a configuration (``[backend]`` smartevse on the
+It starts a :class:`chargepoint.harness.hil.HilStack`, writes a configuration (``[backend]`` smartevse on the
 pty, one ``[[meters]]`` table per simulated meter) and prints the exact ``chargepoint run`` command
 that connects to it, then ``ready``.  Commands on stdin, one per line: the emulator's (``plug``,
 ``unplug``, ``request on|off``, ``current <A>``, ``rcd``, ``rcd_reset``, ``temp <C>``, ``panic [s]``,
@@ -24,10 +24,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from backends.hil.stack import HilOptions, HilStack
 from backends.modbus.simulator import Fault as MeterFault
 from backends.smartevse.emulator.__main__ import _command as emulator_command
 from chargepoint.clock import Clock, RealClock
+from chargepoint.harness.hil.stack import HilOptions, HilStack
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
