@@ -193,14 +193,7 @@ def load_config(
     cfg = Config()
     if path:
         p = Path(path)
-        try:
-            text = p.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"config file {p}: {exc.strerror or exc}") from None
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config file {p}: {exc}") from None
+        data = _read_toml(p)
         origin = f"from {p}"
         for section, table in data.items():
             if section == "meters":
@@ -233,6 +226,25 @@ def load_config(
         cfg = _apply(cfg, section, key, raw, "from the command line")
     _check_consistency(cfg)
     return cfg
+
+
+def _read_toml(p: Path) -> dict[str, Any]:
+    """The parsed file, or a ConfigError naming the file and the problem (never a traceback)."""
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"config file {p}: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"config file {p}: not UTF-8 text (byte 0x{raw[exc.start]:02x} on line {line})") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {p}: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"config file {p}: nested too deeply to be a configuration") from None
 
 
 def _check_consistency(cfg: Config) -> None:
