@@ -257,6 +257,11 @@ def _check_consistency(cfg: Config) -> None:
         )
     if cfg.ocpp.security_profile in (1, 2) and not cfg.ocpp.password:
         raise ConfigError(f"ocpp.password: security profile {cfg.ocpp.security_profile} needs a password")
+    if cfg.ocpp.password and cfg.ocpp.security_profile == 0:
+        raise ConfigError(
+            f"ocpp.password: given, but security profile {cfg.ocpp.security_profile} sends no password; "
+            "set ocpp.security_profile = 1 (ws://, HTTP Basic) or 2 (wss://, HTTP Basic)"
+        )
     if cfg.ocpp.password_hex and cfg.ocpp.password:
         try:
             bytes.fromhex(cfg.ocpp.password)

@@ -93,8 +93,8 @@ async def connect_once(settings: LinkSettings) -> ClientConnection:
             user_agent_header="smartevse-chargepoint",
         )
     except InvalidStatus as e:
-        raise ConnectError(f"CSMS refused the connection: HTTP {e.response.status_code}",
-                           e.response.status_code) from None
+        code = e.response.status_code
+        raise ConnectError(f"CSMS refused the connection: HTTP {code}{_refusal_hint(code, settings)}", code) from None
     except (InvalidHandshake, OSError, TimeoutError, EOFError) as e:
         raise ConnectError(f"connect failed: {type(e).__name__}: {e}") from None
     if ws.subprotocol != SUBPROTOCOL:
@@ -119,3 +119,15 @@ class Backoff:
         base = min(self.maximum, self.minimum * self.factor ** self.attempt)
         self.attempt += 1
         return max(0.0, base * (1 + self.rng.uniform(-self.jitter, self.jitter)))
+
+
+def _refusal_hint(status: int, settings: LinkSettings) -> str:
+    """The likely cause of an HTTP refusal, for the log line (never the key itself)."""
+    if status == 401:
+        if settings.security_profile in (0, 3):
+            return (f" (Unauthorized: security profile {settings.security_profile} sends no password; the CSMS "
+                    "wants Basic auth: set security_profile = 1 or 2 and the password)")
+        return " (Unauthorized: the CSMS rejected the AuthorizationKey: check the password for this charge point id)"
+    if status == 404:
+        return " (Not Found: check the csms_url path and the charge point id)"
+    return ""
