@@ -242,6 +242,12 @@ class OcppClient:
                     continue
                 began = self.clock.monotonic()
                 await self._serve(ws)
+                if self._reconnect.is_set():
+                    # a deliberate reconnect (new AuthorizationKey, SecurityProfile, ping interval):
+                    # at once, and it does not count as a failure for the backoff
+                    self.backoff.reset()
+                    log.info("reconnecting with the new settings")
+                    continue
                 if self.clock.monotonic() - began >= STABLE_CONNECTION_S:
                     self.backoff.reset()
                 delay = self.backoff.next_delay()

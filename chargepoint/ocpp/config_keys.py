@@ -29,7 +29,7 @@ SUPPORTED_MEASURANDS: tuple[str, ...] = (
 FEATURE_PROFILES = ("Core", "FirmwareManagement", "LocalAuthListManagement", "Reservation", "SmartCharging",
                     "RemoteTrigger")
 _PHASE_ROTATIONS = {"NotApplicable", "Unknown", "RST", "RTS", "SRT", "STR", "TRS", "TSR"}
-_INT_RE = re.compile(r"^[+-]?\d{1,10}$")
+_INT_RE = re.compile(r"^[+-]?[0-9]{1,10}$")  # ASCII digits only (int() would take "１２０")
 _HEX_RE = re.compile(r"^[0-9a-fA-F]*$")
 
 
