@@ -113,6 +113,15 @@ class CsmsSession(ChargePoint):
         self.csms.frame_log.record(OUT, self.id, message)
         await self._connection.send(message)
 
+    async def send_raw(self, text: str | bytes) -> None:
+        """Send ``text`` as it is (hostile or malformed frames for tests); recorded like any frame,
+        so an answer to a CALL sent this way is matched to its action in the frame log."""
+        if isinstance(text, bytes):
+            self.csms.frame_log.record(OUT, self.id, text)
+            await self._connection.send(text)
+            return
+        await self._send(text)
+
     async def route_message(self, raw_msg: Any) -> None:
         try:
             msg = unpack(raw_msg)
