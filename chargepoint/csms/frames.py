@@ -55,9 +55,9 @@ def parse_frame(raw: str | bytes) -> tuple[str, str | None, str | None, Any]:
     """(message_type, unique_id, action-if-CALL, payload) of a raw frame; INVALID if not OCPP-J."""
     try:
         msg = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested ~1000 deep
         return INVALID, None, None, None
-    if not isinstance(msg, list) or len(msg) < 3 or msg[0] not in _TYPES:
+    if not isinstance(msg, list) or len(msg) < 3 or isinstance(msg[0], bool) or msg[0] not in _TYPES:
         return INVALID, None, None, None
     kind = _TYPES[msg[0]]
     unique_id = msg[1] if isinstance(msg[1], str) else None

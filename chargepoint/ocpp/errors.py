@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -96,17 +95,6 @@ def normalise_error(error: OCPPError) -> OCPPError:
     error.details = details
     return error
 
-
-def extract_unique_id(raw: str | bytes) -> str | None:
-    """Best effort: the unique id of a frame we could not parse (to answer with a CALLERROR)."""
-    try:
-        data = json.loads(raw)
-        if isinstance(data, list) and len(data) >= 2 and data[0] == 2 and isinstance(data[1], str):
-            return data[1][:36]
-    except (ValueError, TypeError):
-        pass
-    m = re.match(r'^\s*\[\s*2\s*,\s*"([^"]{1,36})"', raw if isinstance(raw, str) else "")
-    return m.group(1) if m else None
 
 
 def to_float(value: Any) -> Any:

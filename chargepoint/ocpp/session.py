@@ -19,18 +19,18 @@ from ocpp.exceptions import (
     ProtocolError,
     UnknownCallErrorCodeError,
 )
-from ocpp.messages import Call, CallError, MessageType, _validate_payload, unpack
+from ocpp.messages import Call, CallError, MessageType, _validate_payload
 from ocpp.v16 import ChargePoint as OcppChargePoint
 
 from chargepoint.ocpp.core_handlers import CoreHandlers
 from chargepoint.ocpp.diagnostics import DiagnosticsHandlers
 from chargepoint.ocpp.errors import (
     check_datetimes,
-    extract_unique_id,
     normalise_error,
     unknown_action_error,
 )
 from chargepoint.ocpp.firmware import FirmwareHandlers
+from chargepoint.ocpp.frame_guard import FrameRejected, decode_frame
 from chargepoint.ocpp.local_list_handlers import LocalListHandlers
 from chargepoint.ocpp.reservation import ReservationHandlers
 
@@ -63,22 +63,19 @@ class ChargePointSession(CoreHandlers, LocalListHandlers, ReservationHandlers, *
     # -- receiving ----------------------------------------------------------------------------
     async def route_message(self, raw_msg: Any) -> None:
         try:
-            msg = unpack(raw_msg)
-        except OCPPError as e:
-            uid = extract_unique_id(raw_msg)
-            self.logger.warning("unparsable frame (%s): %.200r", e.code, raw_msg)
-            if uid is not None and self.ctx.registration != "Rejected":
-                err = normalise_error(e)
-                await self._send(CallError(uid, err.code, err.description or "", err.details or {}).to_json())
+            msg = decode_frame(raw_msg)
+        except FrameRejected as rejected:
+            self.logger.warning("frame refused (%s: %s): %.200r", rejected.error.code, rejected.error.description,
+                                raw_msg)
+            if rejected.unique_id is not None and self.ctx.registration != "Rejected":
+                err = normalise_error(rejected.error)
+                await self._send(CallError(rejected.unique_id, err.code, err.description or "",
+                                           err.details or {}).to_json())
             return
         self.ctx.outbox.note_traffic()
         if msg.message_type_id == MessageType.Call:
             if self.ctx.registration == "Rejected":
                 self.logger.info("registration Rejected: %s not answered", msg.action)
-                return
-            if not isinstance(msg.payload, dict) or not isinstance(msg.action, str):
-                err = ProtocolError(description="payload must be a JSON object", details={})
-                await self._send(msg.create_call_error(err).to_json())
                 return
             self.ctx.outbox.begin_handler()
             try:

@@ -12,7 +12,6 @@ from ocpp.exceptions import FormationViolationError, FormatViolationError, TypeC
 from chargepoint.ocpp.connection import Backoff, basic_auth_header, endpoint_url
 from chargepoint.ocpp.errors import (
     check_datetimes,
-    extract_unique_id,
     normalise_error,
     parse_rfc3339,
     unknown_action_error,
@@ -47,10 +46,13 @@ def test_error_codes():
     assert isinstance(e, FormationViolationError) and e.details == {"cause": "c"}
 
 
-def test_extract_unique_id():
-    assert extract_unique_id('[2,"abc","Reset",{') == "abc"
-    assert extract_unique_id('[2,"abc","Reset",{}]') == "abc"
-    assert extract_unique_id("garbage") is None
+def test_unique_id_of_an_unparsable_frame():
+    from chargepoint.ocpp.frame_guard import FrameRejected, decode_frame
+
+    for raw, uid in (('[2,"abc","Reset",{', "abc"), ("garbage", None)):
+        with pytest.raises(FrameRejected) as info:
+            decode_frame(raw)
+        assert info.value.unique_id == uid
 
 
 def test_endpoint_and_basic_auth():
