@@ -42,11 +42,10 @@ def _station(request: web.Request) -> Any:
 def _connector(request: web.Request) -> int:
     station = _station(request)
     raw = request.match_info["id"]
-    if not raw.isdigit() or not 1 <= int(raw) <= station.connectors:
-        raise web.HTTPNotFound(
-            text=f'{{"error": "no connector {raw}", "field": "id"}}', content_type="application/json"
-        )
-    return int(raw)
+    number = v.ascii_int(raw)
+    if number is None or not 1 <= number <= station.connectors:
+        raise v.json_error(web.HTTPNotFound, f"no connector {raw[:40]}", "id")
+    return number
 
 
 def _sim_board(request: web.Request) -> Any:
@@ -249,7 +248,11 @@ async def json_errors(request: web.Request, handler: Callable[[web.Request], Any
             return web.json_response({"error": exc.reason}, status=exc.status)
         raise
     except ValueError as exc:  # a model refused the value (e.g. unknown connector)
-        return web.json_response({"error": str(exc), "field": None}, status=400)
+        return web.json_response({"error": str(exc), "field": getattr(exc, "field", None)}, status=400)
+    except Exception:
+        # a bug, not bad input: still a JSON answer, and the traceback in the log
+        log.exception("local_api_error", path=request.path[:200], method=request.method)
+        return web.json_response({"error": "internal error", "field": None}, status=500)
 
 
 def create_app(runtime: Any, extra_routes: list[web.RouteDef] | None = None) -> web.Application:
