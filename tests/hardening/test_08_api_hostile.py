@@ -41,7 +41,7 @@ async def _json_error(response: aiohttp.ClientResponse) -> dict:
 @pytest.mark.parametrize("field", ["cable_a"])
 async def test_08_a_400_digit_integer_is_a_400_naming_the_field(api, field):
     _runtime, http = api
-    raw = '{"%s": %s}' % (field, "9" * 400)
+    raw = '{"' + field + '": ' + "9" * 400 + "}"
     async with http.post("/api/sim/connectors/1/plug", data=raw) as r:
         body = await _json_error(r)
         assert r.status == 400 and body["field"] == field
@@ -116,7 +116,7 @@ def _hostile_body(rng: random.Random) -> bytes | str:
     if kind == 2:
         return rng.choice(["", "null", "1", '"x"', "{", '{"a":}', "[]", "{}", "NaN", '{"cable_a": Infinity}'])
     if kind == 3:
-        return '{"%s": %s}' % (rng.choice(FIELDS), "9" * rng.randrange(300, 5000))
+        return '{"' + rng.choice(FIELDS) + '": ' + "9" * rng.randrange(300, 5000) + "}"
     body = {rng.choice(FIELDS): _hostile_value(rng) for _ in range(rng.randrange(1, 5))}
     return json.dumps(body)
 
