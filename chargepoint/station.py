@@ -35,6 +35,7 @@ from chargepoint.controller.types import (
 from hal.interfaces import Board
 from hal.types import (
     BoardFault,
+    GridRelayReading,
     HalEvent,
     MeterReading,
     RequestBoardState,
@@ -167,8 +168,8 @@ class Station:
             if isinstance(event, MeterReading):
                 self._meters[event.connector] = event
             self._publish(event)
-            if isinstance(event, MeterReading) and event.connector == 0:
-                continue  # the mains meter feeds the energy manager, not the controller
+            if (isinstance(event, MeterReading) and event.connector == 0) or isinstance(event, GridRelayReading):
+                continue  # the mains meter and the grid relay feed the energy manager, not the controller
             await self.submit(event)
 
     async def submit(self, inp: ControllerInput) -> list[ControllerOutput]:

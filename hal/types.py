@@ -148,6 +148,15 @@ class RfidPresented:
     id_tag: str
 
 
+@dataclass(frozen=True, slots=True)
+class GridRelayReading:
+    """The grid operator's relay input (German EnWG §14a): ``limiting`` True while the grid operator
+    asks to limit the charger to GridRelayMaxSumMains.  The backend maps its contact polarity (the
+    SmartEVSE firmware limits while the "Grid relay" switch input is open)."""
+
+    limiting: bool
+
+
 HalEvent = (
     PilotReading
     | DiodeReading
@@ -161,6 +170,7 @@ HalEvent = (
     | BoardFault
     | BoardStateReport
     | RfidPresented
+    | GridRelayReading
 )
 
 

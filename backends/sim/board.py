@@ -199,6 +199,11 @@ class SimBoard:
         self._control("rfid", id_tag=id_tag, connector=connector)
         self.wake()
 
+    def set_grid_relay(self, limiting: bool) -> None:
+        self.model.set_grid_relay(limiting, now=self._now())
+        self._control("grid_relay", limiting=limiting)
+        self.wake()
+
     def inject_fault(self, connector: int, fault: str, active: bool) -> None:
         self.model.inject_fault(connector, fault, active, now=self._now())
         self._control("fault", connector=connector, fault=fault, active=active)

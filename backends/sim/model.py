@@ -20,6 +20,7 @@ from backends.sim.options import SimOptions
 from hal.types import (
     BoardCapabilities,
     BoardFault,
+    GridRelayReading,
     HalCommand,
     HalEvent,
     RequestBoardState,
@@ -37,6 +38,7 @@ class SimModel:
         self.connectors = {n: SimConnector(n, opts) for n in range(1, opts.connectors + 1)}
         self.now = 0.0
         self._out: list[HalEvent] = []
+        self.grid_relay_limiting = False
         self._started = False
         self._panic_reported = False
         self.authorization: dict[int, bool] = dict.fromkeys(self.connectors, False)
@@ -197,6 +199,14 @@ class SimModel:
             self.connector(connector)
         self._catch_up(self.now if now is None else now)
         self._out.append(RfidPresented(connector, id_tag))
+
+    def set_grid_relay(self, limiting: bool, now: float | None = None) -> None:
+        """The grid relay input (EnWG §14a): True while the grid operator limits the charger."""
+        if not isinstance(limiting, bool):
+            raise ValueError(f"set_grid_relay: limiting must be true or false, got {limiting!r}")
+        self._catch_up(self.now if now is None else now)
+        self.grid_relay_limiting = limiting
+        self._out.append(GridRelayReading(limiting))
 
     def inject_fault(self, connector: int, fault: str, active: bool, now: float | None = None) -> None:
         if fault not in FAULTS:

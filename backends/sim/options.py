@@ -61,8 +61,8 @@ class SimOptions:
         for name in ("max_current_a", "ev_max_current_a"):
             if not 6.0 <= getattr(self, name) <= 80.0:
                 raise ValueError(f"sim option {name!r} must be within 6..80 A, got {getattr(self, name):g}")
-        if not 0.0 < self.ev_capacity_kwh <= 1000.0:
-            raise ValueError(f"sim option 'ev_capacity_kwh' must be within 0..1000 kWh, got {self.ev_capacity_kwh:g}")
+        if not self.ev_capacity_kwh > 0.0:
+            raise ValueError(f"sim option 'ev_capacity_kwh' must be > 0 kWh, got {self.ev_capacity_kwh:g}")
         if not 100.0 <= self.voltage_v <= 480.0:
             raise ValueError(f"sim option 'voltage_v' must be within 100..480 V, got {self.voltage_v:g}")
         for name in ("meter_interval_s", "ev_update_s"):

@@ -109,7 +109,7 @@ _EPS = 1e-6
 
 
 #: Limit names owned by the energy manager (chargepoint.energy.LIMIT_NAMES).
-_ENERGY_LIMITS = frozenset({"mains", "circuit", "sum_mains", "solar"})
+_ENERGY_LIMITS = frozenset({"mains", "circuit", "sum_mains", "solar", "grid_relay"})
 
 
 class Controller:

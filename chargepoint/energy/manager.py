@@ -28,6 +28,7 @@ import math
 from dataclasses import dataclass
 
 from chargepoint.energy.distribution import Share, distribute
+from chargepoint.energy.grid_relay import apply_grid_relay
 from chargepoint.energy.measurements import (
     MAINS_TIMEOUT_S,
     Measurements,
@@ -94,6 +95,11 @@ class EnergyManager:
         self._hard_name = "mains"
         self._conn: dict[int, _Connector] = {}
         self._now = 0.0
+        self._statuses: list[EvStatus] = []
+        #: the grid relay asks to limit (EnWG §14a), fed by the board's input or the API
+        self.grid_relay_limiting = False
+        #: a manual 1-/3-phase request (local API) overriding EnableC2 / Auto; None = no request
+        self.requested_phases: int | None = None
         self.last: EnergyDecision | None = None
 
     # ------------------------------------------------------------------ inputs
@@ -128,6 +134,21 @@ class EnergyManager:
         """API-fed home battery current (``battery_current`` in dA, + = charging)."""
         self.meters.feed_battery(now, check_api_da("battery_current", current_da) / 10)
 
+    def feed_grid_relay(self, now: float, limiting: bool) -> None:
+        """The grid relay input: True while the grid operator limits (GridRelayMaxSumMains)."""
+        if not isinstance(limiting, bool):
+            raise ValueError(f"limiting: must be true or false, got {limiting!r}")
+        self.grid_relay_limiting = limiting
+
+    def request_phases(self, phases: int | None) -> None:
+        """A manual 1-/3-phase request (None withdraws it).  Raises ValueError naming ``phases`` when
+        the charger has no C2 contactor to switch, or for another value than 1 or 3."""
+        if phases is not None and (isinstance(phases, bool) or phases not in (1, 3)):
+            raise ValueError(f"phases: must be 1 or 3, got {phases!r}")
+        if phases is not None and self.settings.enable_c2 == EnableC2.NOT_PRESENT:
+            raise ValueError("phases: this charger has no C2 contactor (enable_c2 = not_present)")
+        self.requested_phases = phases
+
     def update_settings(self, settings: EnergySettings) -> None:
         """Replace the settings (validated).  A mode or EnableC2 change resets the timers, NoCurrent
         and LESS_6A pauses (charge delays already running keep running)."""
@@ -151,6 +172,7 @@ class EnergyManager:
             self._started_at = now
         s = self.settings
         statuses = sorted(connectors, key=lambda c: c.connector)
+        self._statuses = statuses
         multi = len(statuses) > 1
         joined_ids = self._track_connectors(now, statuses)
         joined = bool(joined_ids)
@@ -316,7 +338,7 @@ class EnergyManager:
 
     def _fixed_and_start_phases(self, statuses: list[EvStatus], isum: int | None) -> None:
         s = self.settings
-        fixed = fixed_phases(s.mode, s.enable_c2)
+        fixed = self.requested_phases or fixed_phases(s.mode, s.enable_c2)
         for c in statuses:
             st = self._conn[c.connector]
             if fixed is not None:
@@ -557,6 +579,13 @@ class EnergyManager:
         return None if deadline is None else max(0.0, deadline - now)
 
     def _finish(self, decision: EnergyDecision) -> EnergyDecision:
+        if self.grid_relay_limiting:
+            order = sorted((st.charging_since, n) for n, st in self._conn.items() if st.charging_since is not None)
+            decision = apply_grid_relay(decision, self._statuses,
+                                        phases={n: st.phases for n, st in self._conn.items()},
+                                        order=[n for _t, n in order],
+                                        max_sum_a=self.settings.grid_relay_max_sum_mains_a,
+                                        min_current_a=self.settings.min_current_a)
         self.last = decision
         return decision
 

@@ -51,6 +51,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "import_current_a": (0, 48),
     "min_current_a": (6, 16),
     "max_current_a": (6, 80),
+    "grid_relay_max_sum_mains_a": (6, 600),
 }
 
 
@@ -69,6 +70,8 @@ class EnergySettings:
     * ``import_current_a`` -- ImportCurrent, Solar: allowed grid import (sum of phases), 0-48 A (0).
     * ``min_current_a`` -- MinCurrent, 6-16 A (6).  ``max_current_a`` -- MaxCurrent, 6-80 A (13).
     * ``enable_c2`` -- EnableC2 (default always_on).
+    * ``grid_relay_max_sum_mains_a`` -- GridRelayMaxSumMains, 6-600 A (18): the sum over the phases
+      all connectors may draw while the grid relay limits (EnWG §14a, ~4.2 kW).
     * ``baseload_ev`` -- use the EV / sub-panel meter for MaxCircuit (``Baseload_EV`` and the circuit
       headroom) when it is fed; False ignores EV meter data for balancing.
     """
@@ -85,6 +88,7 @@ class EnergySettings:
     max_current_a: int = 13
     enable_c2: EnableC2 = EnableC2.ALWAYS_ON
     baseload_ev: bool = True
+    grid_relay_max_sum_mains_a: int = 18
 
     def validate(self) -> EnergySettings:
         """Raise SettingsError naming the first bad field; return self when all are valid."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from chargepoint.controller.types import SetLimit, SetPhases
 
 #: The named limits the energy manager owns in the controller (``SetLimit.name``).
-LIMIT_NAMES: tuple[str, ...] = ("mains", "circuit", "sum_mains", "solar")
+LIMIT_NAMES: tuple[str, ...] = ("mains", "circuit", "sum_mains", "solar", "grid_relay")
 
 
 @dataclass(frozen=True, slots=True)

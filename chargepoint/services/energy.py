@@ -44,14 +44,14 @@ from chargepoint.energy.adapter import ev_status_from_snapshot
 from chargepoint.energy.manager import CYCLE_S, EnergyManager
 from chargepoint.energy.settings import EnergySettings, Mode, SettingsError
 from chargepoint.energy.types import EnergyDecision
-from hal.types import MeterReading
+from hal.types import GridRelayReading, MeterReading
 
 log = structlog.get_logger("energy")
 
 #: The settings the local API may read and change (``EnergySettings`` fields + the override).
 API_SETTINGS: tuple[str, ...] = (
     "mode", "override_current_a", "max_mains_a", "max_circuit_a", "max_sum_mains_a", "max_sum_mains_time_min",
-    "start_current_a", "stop_time_min", "import_current_a", "enable_c2",
+    "start_current_a", "stop_time_min", "import_current_a", "enable_c2", "grid_relay_max_sum_mains_a",
 )
 #: Where the mains readings come from: a meter on the station (Modbus / simulated house) or the API.
 MAINS_SOURCES = ("meter", "api")
@@ -170,6 +170,7 @@ class EnergyService:
         self.cycles = 0
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._pending: set[asyncio.Future[EnergyDecision]] = set()
         self._unsubscribe: Callable[[], None] | None = None
         self._last_explanation = ""
         self._bindings: dict[int, tuple[float, str]] = {}
@@ -216,6 +217,9 @@ class EnergyService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        for pending in list(self._pending):
+            pending.cancel()
+        await asyncio.gather(*self._pending, return_exceptions=True)
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
@@ -244,6 +248,12 @@ class EnergyService:
                 self.manager.feed_meter_reading(self.clock.monotonic(), item)
             except ValueError as exc:
                 log.warning("energy_meter_reading_refused", connector=item.connector, error=str(exc))
+        elif isinstance(item, GridRelayReading):
+            if item.limiting != self.manager.grid_relay_limiting:
+                log.warning("grid_relay", limiting=item.limiting,
+                            max_sum_mains_a=self.settings.grid_relay_max_sum_mains_a)
+            self.manager.feed_grid_relay(self.clock.monotonic(), item.limiting)
+            self._spawn_step()
         elif isinstance(item, OfferedCurrentChanged):
             old = self._bindings.get(item.connector)
             if old is None or old[1] != item.binding_limit:
@@ -264,6 +274,24 @@ class EnergyService:
         now = self.clock.monotonic()
         self.manager.feed_ev_meter(now, 0, l1, l2, l3)
         self.ev_meter_api = EvMeterApiReading(now, (float(l1), float(l2), float(l3)), power_w, energy_wh)
+
+    def feed_grid_relay_api(self, limiting: bool) -> None:
+        """The grid relay state from the API (a control box read by home automation)."""
+        self._on_item(GridRelayReading(limiting))
+
+    async def request_phases(self, phases: int | None) -> None:
+        """A manual 1-/3-phase request (None withdraws it); ValueError naming ``phases`` without C2.
+        The switch itself happens with the contactors open (C -> C1 -> B1, C2 changed, resume)."""
+        async with self._lock:
+            self.manager.request_phases(phases)
+            log.info("phases_requested", phases=phases)
+        await self.step()
+
+    def _spawn_step(self) -> None:
+        """Run a cycle soon (an input that must act before the next 2-s cycle, e.g. the grid relay)."""
+        task = asyncio.ensure_future(self.step())
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
 
     def feed_battery_api(self, current_a: float) -> None:
         """Home battery current (A, + = charging); valid for 60 s, used in Solar mode only."""

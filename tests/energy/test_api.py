@@ -67,7 +67,8 @@ def test_settings_roundtrip_persist_and_survive_a_restart(tmp_path: Path) -> Non
             doc = await get(s, "/api/settings")
             assert doc == {"mode": "normal", "override_current_a": None, "max_mains_a": 25, "max_circuit_a": 16,
                            "max_sum_mains_a": 0, "max_sum_mains_time_min": 0, "start_current_a": 4,
-                           "stop_time_min": 10, "import_current_a": 0, "enable_c2": "always_on"}
+                           "stop_time_min": 10, "import_current_a": 0, "enable_c2": "always_on",
+                           "grid_relay_max_sum_mains_a": 18}
             status, new = await post(s, "/api/settings", {"mode": "smart", "max_mains_a": 20, "enable_c2": "auto",
                                                           "max_sum_mains_a": 40, "override_current_a": 10})
             assert status == 200

@@ -228,7 +228,8 @@ def test_normal_mode_single_connector_does_not_limit_and_ignores_mains():
     em = EnergyManager(EnergySettings(mode=Mode.NORMAL))
     em.feed_mains(0.0, 90.0, 90.0, 90.0)
     d = em.step(0.0, [EvStatus(1, connected=True, charging=True, offered_a=16, cap_a=16)])
-    assert d.connectors[1].limits == {"mains": None, "circuit": None, "sum_mains": None, "solar": None}
+    assert d.connectors[1].limits == {"mains": None, "circuit": None, "sum_mains": None, "solar": None,
+                                      "grid_relay": None}
     assert d.connectors[1].limit() is None and not d.stale_mains
     assert em.step(30.0, [EvStatus(1, connected=True, charging=True)]).stale_mains is False
 
