@@ -37,6 +37,24 @@ class LockState(StrEnum):
     UNLOCKED = "unlocked"
 
 
+class BoardState(StrEnum):
+    """IEC 61851 states of a board that runs its own state machine (SmartEVSE v4 CH32): what it
+    reports in ``BoardStateReport`` and what ``RequestBoardState`` asks it for.  "B" and "C" are the
+    plain states as the board names them; "B1"/"B2"/"C1"/"C2" the finer states (B1 = EV present, no
+    PWM; C1 = PWM withdrawn while the contactors are still closed)."""
+
+    A = "A"
+    B = "B"
+    B1 = "B1"
+    B2 = "B2"
+    C = "C"
+    C1 = "C1"
+    C2 = "C2"
+    D = "D"
+    E = "E"
+    F = "F"
+
+
 # --------------------------------------------------------------------------- events
 
 
@@ -132,8 +150,9 @@ class BoardFault:
 class BoardStateReport:
     """Boards that run their own IEC 61851 state machine (SmartEVSE v4 CH32) report it here.
 
-    ``state`` is one of "A", "B", "B1", "C", "C1", "D", "E", "F".  The controller treats it as
-    authoritative when the capabilities say ``owns_state_machine``.
+    ``state`` is a :class:`BoardState` value ("A", "B", "B1", "C", "C1", "D", "E", "F"; a plain
+    string with one of these values is accepted too).  The controller treats it as authoritative
+    when the capabilities say ``owns_state_machine``.
     """
 
     connector: int
@@ -213,7 +232,8 @@ class SetAuthorization:
 
 @dataclass(frozen=True, slots=True)
 class RequestBoardState:
-    """Ask a board that owns its state machine to change state (e.g. power unavailable -> "C1"/"B1")."""
+    """Ask a board that owns its state machine to change state (e.g. power unavailable ->
+    ``BoardState.C1`` / ``BoardState.B1``)."""
 
     connector: int
     state: str

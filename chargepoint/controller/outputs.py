@@ -1,0 +1,136 @@
+"""Outputs derived from the state: the commands for the pilot, the contactors, the lock and the
+access bit (normal mode), the StateChanged reports and the connector snapshot.
+
+The commands are a function of the substate and the faults; only what differs from the last
+command is emitted, in a safe order: an opening SetContactors before the pilot change, a closing
+one after it.
+"""
+
+from __future__ import annotations
+
+from chargepoint.controller.connector import ConnectorState
+from chargepoint.controller.context import CONNECTED, Context
+from chargepoint.controller.offer import effective_limits
+from chargepoint.controller.supervision import command_contactors, command_lock
+from chargepoint.controller.types import (
+    ConnectorSnapshot,
+    ControllerOutput,
+    Fault,
+    IecState,
+    StateChanged,
+    SubState,
+)
+from chargepoint.iec61851.duty import duty_permille, signalled_current
+from hal.types import LockState, PilotLevel, PilotMode, SetAuthorization, SetPilot
+
+_IEC = {
+    SubState.A: IecState.A,
+    SubState.B1: IecState.B,
+    SubState.B2: IecState.B,
+    SubState.C1: IecState.C,
+    SubState.C2: IecState.C,
+    SubState.D: IecState.D,
+    SubState.E: IecState.E,
+    SubState.F: IecState.F,
+}
+
+
+def pilot_for(c: ConnectorState) -> tuple[PilotMode, int, float]:
+    """(mode, duty, current) the pilot should show: PWM at the target in B2/C2; otherwise off during a
+    re-plug, -12 V (state F) when unavailable without a fault, else constant +12 V."""
+    sub = c.sub
+    if sub is SubState.B2 or sub is SubState.C2:
+        amps = signalled_current(c.offer.target_a)
+        return PilotMode.PWM, duty_permille(amps), amps
+    if c.timers.replug_until is not None:
+        return PilotMode.OFF, 1000, 0.0
+    if sub is SubState.F and not c.faults:
+        return PilotMode.STATE_F, 1000, 0.0
+    return PilotMode.CONSTANT, 1000, 0.0
+
+
+def set_pilot(c: ConnectorState, mode: PilotMode, duty: int, amps: float, out: list[ControllerOutput]) -> None:
+    """SetPilot when the mode or the duty changes."""
+    cmd = c.cmd
+    if mode is not cmd.pilot_mode or duty != cmd.duty:
+        cmd.pilot_mode, cmd.duty, cmd.pwm_a = mode, duty, amps
+        out.append(SetPilot(c.number, mode, duty, amps))
+
+
+def set_access(c: ConnectorState, allowed: bool, out: list[ControllerOutput]) -> None:
+    if allowed != c.cmd.auth:
+        c.cmd.auth = allowed
+        out.append(SetAuthorization(c.number, allowed))
+
+
+def apply_outputs(ctx: Context, c: ConnectorState, now: float, out: list[ControllerOutput]) -> None:
+    """Normal mode: command what the state asks for."""
+    sub = c.sub
+    cmd = c.cmd
+    mode, duty, amps = pilot_for(c)
+    if sub is SubState.C2:
+        k1, k2 = True, c.phases.c2_plan
+    elif sub is SubState.C1:
+        k1, k2 = True, cmd.c2
+    else:
+        k1, k2 = False, False
+    contactors_changed = (k1, k2) != (cmd.c1, cmd.c2)
+    opening = contactors_changed and ((cmd.c1 and not k1) or (cmd.c2 and not k2))
+    if cmd.c1 and k1 and k2 != cmd.c2:
+        cmd.c2_changed_under_c1 = True
+    if opening:
+        command_contactors(c, k1, k2, now, out)
+    set_pilot(c, mode, duty, amps, out)
+    if contactors_changed and not opening:
+        command_contactors(c, k1, k2, now, out)
+    # lock: locked while a session is authorised on a plugged EV; never unlock while energised
+    if ctx.lock_enabled:
+        lock = c.lock
+        if c.session.authorized and c.ev.pilot in CONNECTED and not c.session.unlock_requested:
+            lock.want = True
+        want = lock.want or cmd.c1 or lock.hold
+        if want != lock.cmd and Fault.LOCK not in c.faults:
+            command_lock(ctx, c, want, now, out)
+    set_access(c, c.session.authorized and c.session.available and not c.faults, out)
+
+
+def finish_state_changes(ctx: Context, c: ConnectorState, flags: tuple[bool, bool], out: list[ControllerOutput]) -> None:
+    """Emit this step's StateChanged outputs (after the HAL commands) with the final snapshot."""
+    if c.pending_changes:
+        snap = snapshot(ctx, c, flags)
+        for old, new in c.pending_changes:
+            out.append(StateChanged(c.number, old, new, snap))
+        c.pending_changes.clear()
+
+
+def snapshot(ctx: Context, c: ConnectorState, flags: tuple[bool, bool]) -> ConnectorSnapshot:
+    """``flags``: (EV connected, EV requesting) as the mode sees them."""
+    sub = c.sub
+    cmd = c.cmd
+    iec = _IEC[sub]
+    if sub is SubState.C2 and c.ev.pilot is PilotLevel.V3:
+        iec = IecState.D
+    paused = c.offer.target_a < ctx.min_current
+    return ConnectorSnapshot(
+        connector=c.number,
+        iec_state=iec,
+        substate=sub,
+        ev_connected=flags[0],
+        ev_requesting=flags[1],
+        authorized=c.session.authorized,
+        available=c.session.available,
+        offered_current_a=cmd.pwm_a if cmd.pilot_mode is PilotMode.PWM else 0.0,
+        target_current_a=0.0 if paused else signalled_current(c.offer.target_a),
+        binding_limit=c.offer.binding,
+        pwm_duty_permille=cmd.duty,
+        contactor_c1=cmd.c1,
+        contactor_c2=cmd.c2,
+        phases=c.phases.active if cmd.c1 else c.phases.requested,
+        locked=c.lock.fb is LockState.LOCKED,
+        cable_ampacity_a=c.ev.cable_a,
+        faults=frozenset(c.faults),
+        limits=effective_limits(ctx, c),
+        temperature_c=c.health.temperature,
+        charge_delay_s=max(0.0, c.timers.charge_delay_until - ctx.now),
+        meter=c.health.meter,
+    )

@@ -1,0 +1,241 @@
+"""Normal-mode transitions: the controller runs the IEC 61851-1 state machine.
+
+:data:`TABLE` gives, per substate, rows ``(guard, next)`` tried in order: the first guard that holds
+gives the next substate (``next`` is a substate, :data:`STAY`, or a function of the connector);
+when none holds the connector stays.  The settle step applies rows until nothing changes.
+:func:`enter` applies what entering a substate does (timers, diode, phases) -- also for the
+substates a board that owns the state machine reports (``adopt=True``).
+
+In words:
+
+* A --(9/6/3 V)--> B1 (not ready: not authorised, paused, ChargeDelay) or B2 (PWM at the offered
+  current).
+* B2 --(6 V continuously for > ``b_to_c_debounce_s``, diode seen in this B episode, authorised,
+  available, no fault, ChargeDelay over, lock LOCKED)--> C2: contactors close (C2 only for 3
+  phases).  A 9 V reading restarts the debounce.
+* C2 --(not authorised / unavailable / limit below MinCurrent / phase switch pending / lock not
+  locked)--> C1: PWM withdrawn, contactors still closed, ChargeDelay 15 s.  C1 --(EV 9 V or
+  ``c1_timeout_s``)--> B1: contactors open, ChargeDelay >= 3 s, pilot disconnected for
+  ``pilot_replug_s`` ("virtual re-plug") when the pause was not caused by de-authorisation /
+  unavailability.
+* C2 --(9 V)--> B2/B1 and --(12 V)--> A: contactors open in the same step (the outputs follow the
+  state); an operator unlock opens at once (C2 -> B1, not through C1).
+* Any hard fault: substate F (E for a pilot fault) in the same step.
+* 3 V (state D) is energised only with ``ventilation_allowed``; otherwise substate D.
+* E/F recover through B1 and its ChargeDelay; unavailable -> F.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from chargepoint.controller.connector import ConnectorState
+from chargepoint.controller.context import EPS, REQUESTING, Context
+from chargepoint.controller.types import Fault, SubState
+from hal.types import LockState, PilotLevel
+
+_A, _B1, _B2, _C1, _C2 = SubState.A, SubState.B1, SubState.B2, SubState.C1, SubState.C2
+_D, _E, _F = SubState.D, SubState.E, SubState.F
+
+Guard = Callable[[Context, ConnectorState, float], bool]
+Next = Callable[[Context, ConnectorState, float], SubState]
+
+
+def _stay(ctx: Context, c: ConnectorState, now: float) -> SubState:
+    return c.sub
+
+
+#: ``next`` of a row that keeps the current substate
+STAY: Next = _stay
+
+
+# --------------------------------------------------------------------------- conditions
+def may_offer(ctx: Context, c: ConnectorState, now: float) -> bool:
+    """PWM may be offered: authorised, available, fault-free, a current >= MinCurrent, ChargeDelay
+    over, the pilot connected."""
+    s = c.session
+    return (
+        s.authorized
+        and s.available
+        and not c.faults
+        and c.offer.target_a >= ctx.min_current
+        and now >= c.timers.charge_delay_until - EPS
+        and c.timers.replug_until is None
+    )
+
+
+def _may_continue(ctx: Context, c: ConnectorState) -> bool:
+    s = c.session
+    return s.authorized and s.available and c.offer.target_a >= ctx.min_current and c.phases.requested == c.phases.active
+
+
+def lock_ok(ctx: Context, c: ConnectorState) -> bool:
+    return not ctx.lock_enabled or (c.lock.cmd is True and c.lock.fb is LockState.LOCKED)
+
+
+def _faulted(ctx: Context, c: ConnectorState, now: float) -> bool:
+    return bool(c.faults)
+
+
+def _fault_state(ctx: Context, c: ConnectorState, now: float) -> SubState:
+    return _E if Fault.PILOT in c.faults else _F
+
+
+def _no_reading(ctx: Context, c: ConnectorState, now: float) -> bool:
+    return c.ev.pilot is None
+
+
+def _at_12v(ctx: Context, c: ConnectorState, now: float) -> bool:
+    return c.ev.pilot is PilotLevel.V12
+
+
+def _a_or_f(ctx: Context, c: ConnectorState, now: float) -> SubState:
+    return _A if c.session.available else _F
+
+
+def _at_9v(ctx: Context, c: ConnectorState, now: float) -> bool:
+    return c.ev.pilot is PilotLevel.V9
+
+
+def _b2_or_b1(ctx: Context, c: ConnectorState, now: float) -> SubState:
+    return _B2 if may_offer(ctx, c, now) else _B1
+
+
+def _d_unventilated(ctx: Context, c: ConnectorState, now: float) -> bool:
+    return c.ev.pilot is PilotLevel.V3 and not ctx.settings.ventilation_allowed
+
+
+def _unlock_requested(ctx: Context, c: ConnectorState, now: float) -> bool:
+    return c.session.unlock_requested
+
+
+def _must_pause(ctx: Context, c: ConnectorState, now: float) -> bool:
+    return not _may_continue(ctx, c) or not lock_ok(ctx, c)
+
+
+def _stopped_requesting(ctx: Context, c: ConnectorState, now: float) -> bool:
+    return c.ev.pilot not in REQUESTING or c.session.unlock_requested
+
+
+def _c1_timed_out(ctx: Context, c: ConnectorState, now: float) -> bool:
+    since = c.timers.c1_since
+    return since is not None and now - since >= ctx.settings.c1_timeout_s - EPS
+
+
+def _unavailable(ctx: Context, c: ConnectorState, now: float) -> bool:
+    return not c.session.available
+
+
+def _always(ctx: Context, c: ConnectorState, now: float) -> bool:
+    return True
+
+
+def _not_ready(ctx: Context, c: ConnectorState, now: float) -> bool:
+    return not may_offer(ctx, c, now)
+
+
+def _ready_for_c(ctx: Context, c: ConnectorState, now: float) -> bool:
+    """> ``b_to_c_debounce_s`` of 6/3 V, the EV diode seen in this B episode, the lock locked."""
+    ev = c.ev
+    return (
+        ev.pilot in REQUESTING
+        and ev.six_v_since is not None
+        and now - ev.six_v_since > ctx.settings.b_to_c_debounce_s
+        and ev.diode_seen
+        and lock_ok(ctx, c)
+    )
+
+
+# --------------------------------------------------------------------------- the table
+Row = tuple[Guard, SubState | Next]
+
+#: every substate but C1 starts with these rows
+_FIRST: tuple[Row, ...] = (
+    (_faulted, _fault_state),
+    (_no_reading, STAY),
+    (_at_12v, _a_or_f),
+)
+#: A, B1, B2, D, E, F: unavailable -> F before anything else
+_NOT_CHARGING: tuple[Row, ...] = (*_FIRST, (_unavailable, _F))
+_IDLE: tuple[Row, ...] = (
+    *_NOT_CHARGING,
+    (_d_unventilated, _D),
+    (_not_ready, _B1),
+    (_always, _B2),
+)
+
+TABLE: dict[SubState, tuple[Row, ...]] = {
+    _A: _IDLE,
+    _B1: _IDLE,
+    _D: _IDLE,
+    _E: (*_NOT_CHARGING, (_always, _B1)),  # recovering: through B1 and its ChargeDelay
+    _F: (*_NOT_CHARGING, (_always, _B1)),
+    _B2: (
+        *_NOT_CHARGING,
+        (_d_unventilated, _D),
+        (_not_ready, _B1),
+        (_ready_for_c, _C2),
+    ),
+    _C2: (
+        (_faulted, _fault_state),
+        (_no_reading, _B1),
+        (_at_12v, _a_or_f),
+        (_at_9v, _b2_or_b1),
+        (_d_unventilated, _D),
+        (_unlock_requested, _B1),  # operator unlock: open now, not through C1
+        (_must_pause, _C1),
+    ),
+    _C1: (  # PWM withdrawn, contactors closed: leave on a fault, the EV stopping, or the timeout
+        (_faulted, _fault_state),
+        (_at_12v, _A),
+        (_stopped_requesting, _B1),
+        (_c1_timed_out, _B1),
+    ),
+}
+
+
+def next_state(ctx: Context, c: ConnectorState, now: float) -> SubState:
+    for guard, nxt in TABLE[c.sub]:
+        if guard(ctx, c, now):
+            return nxt if isinstance(nxt, SubState) else nxt(ctx, c, now)
+    return c.sub
+
+
+# --------------------------------------------------------------------------- entering a substate
+def enter(ctx: Context, c: ConnectorState, new: SubState, now: float, adopt: bool = False) -> None:
+    """Move ``c`` to ``new`` and apply what entering it does.  ``adopt``: the board reported the
+    change (it runs the ChargeDelay, the diode check and the re-plug itself)."""
+    old = c.sub
+    s = ctx.settings
+    t = c.timers
+    ev = c.ev
+    c.sub = new
+    if new is _A:
+        ev.diode_seen = False
+        t.charge_delay_until = 0.0
+        t.c1_since = None
+        t.replug_until = None
+        ev.six_v_since = None
+    if new is _B1 and not adopt:
+        if old in (_C1, _C2, _B2, _D, _E, _F):
+            if t.charge_delay_until < now + s.charge_delay_after_b1_s:
+                t.charge_delay_until = max(t.charge_delay_until, now + s.charge_delay_after_b1_s)
+            if old in (_C1, _C2, _B2) and c.session.authorized and c.session.available and s.pilot_replug_s > 0:
+                t.replug_until = now + s.pilot_replug_s
+                ev.pilot = None
+                ev.six_v_since = None
+        if old in (_C1, _C2):
+            ev.diode_seen = False
+    elif new is _B2 and not adopt:
+        ev.diode_seen = False
+        ev.six_v_since = now if ev.pilot in REQUESTING else None
+    elif new is _C2:
+        c.phases.active = c.phases.requested
+        c.phases.c2_plan = ctx.c2_for(c.phases.active)
+        t.c1_since = None
+    elif new is _C1:
+        t.c1_since = now
+        t.charge_delay_until = now + s.charge_delay_after_c1_s
+    if old is _C1 and new is not _C1:
+        t.c1_since = None
+    c.pending_changes.append((old, new))
