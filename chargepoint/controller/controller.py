@@ -70,7 +70,8 @@ from hal.types import (
 
 class Mode(Protocol):
     """Who runs the state machine: :class:`NormalMode` (the controller) or :class:`FollowerMode`
-    (the board)."""
+    (the board).  ``run_timers`` runs the timers that are due, before the input; ``settle`` the
+    state machine and the outputs, after it; ``deadlines`` lists every timer (supervision's too)."""
 
     def start(self, c: ConnectorState, now: float, out: list[ControllerOutput]) -> None: ...
     def run_timers(self, c: ConnectorState, now: float, out: list[ControllerOutput]) -> None: ...
@@ -176,7 +177,6 @@ class Controller:
         mode = self._mode
         # 1. timers that are due, on every connector
         for c in self._conns:
-            supervision.run_timers(ctx, c, now, out)
             mode.run_timers(c, now, out)
         # 2. the input
         handler(ctx, inp, now, out)
@@ -197,7 +197,7 @@ class Controller:
         now = ctx.now
         best: float | None = None
         for c in self._conns:
-            for t in (*self._mode.deadlines(c), *supervision.deadlines(ctx, c)):
+            for t in self._mode.deadlines(c):
                 if t is not None and t > now and (best is None or t < best):
                     best = t
         return best

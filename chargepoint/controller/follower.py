@@ -11,6 +11,7 @@ implies them) close only in C and only with permission or a pause already reques
 
 from __future__ import annotations
 
+from chargepoint.controller import supervision
 from chargepoint.controller.connector import ConnectorState
 from chargepoint.controller.context import CONNECTED, ENERGISED, REQUESTING, Context
 from chargepoint.controller.inputs import unplugged
@@ -84,7 +85,7 @@ class FollowerMode:
         c.cmd.auth = False
 
     def run_timers(self, c: ConnectorState, now: float, out: list[ControllerOutput]) -> None:
-        return  # the board runs the timers
+        supervision.run_timers(self.ctx, c, now, out)  # the board runs the state machine's timers
 
     def settle(self, c: ConnectorState, now: float, out: list[ControllerOutput]) -> None:
         """Offered current, access bit and pause requests."""
@@ -104,7 +105,7 @@ class FollowerMode:
         if cmd.c1 and k1 and k2 != cmd.c2:
             cmd.c2_changed_under_c1 = True
         cmd.c1, cmd.c2 = k1, k2
-        finish_state_changes(self.ctx, c, self.ev_flags(c), out)
+        finish_state_changes(self.ctx, c, self.ev_flags, out)
         report_offered(c, out)
 
     def _request_pause(self, c: ConnectorState, out: list[ControllerOutput]) -> None:
@@ -122,7 +123,7 @@ class FollowerMode:
             out.append(RequestBoardState(c.number, want))
 
     def deadlines(self, c: ConnectorState) -> tuple[float | None, ...]:
-        return ()  # the board runs the timers
+        return supervision.deadlines(self.ctx, c)  # the board runs the state machine's timers
 
     def ev_flags(self, c: ConnectorState) -> tuple[bool, bool]:
         """(EV connected, EV requesting) from the board's state once it reported one."""

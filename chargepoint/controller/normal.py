@@ -3,6 +3,7 @@ contactors and the lock itself (every board but one that owns its state machine)
 
 from __future__ import annotations
 
+from chargepoint.controller import supervision
 from chargepoint.controller.connector import ConnectorState
 from chargepoint.controller.context import CONNECTED, EPS, REQUESTING, Context
 from chargepoint.controller.offer import report_offered, update_target
@@ -35,6 +36,7 @@ class NormalMode:
         t = c.timers
         if t.replug_until is not None and now >= t.replug_until - EPS:
             t.replug_until = None  # the pilot reconnects in apply_outputs
+        supervision.run_timers(self.ctx, c, now, out)
 
     def settle(self, c: ConnectorState, now: float, out: list[ControllerOutput]) -> None:
         """Diode check, the state machine to a fixed point, then the outputs."""
@@ -55,10 +57,11 @@ class NormalMode:
                 break
             enter(ctx, c, new, now)
         apply_outputs(ctx, c, now, out)
-        finish_state_changes(ctx, c, self.ev_flags(c), out)
+        finish_state_changes(ctx, c, self.ev_flags, out)
         report_offered(c, out)
 
     def deadlines(self, c: ConnectorState) -> tuple[float | None, ...]:
+        """The state machine's timers and the supervision's."""
         s = self.ctx.settings
         t = c.timers
         sub = c.sub
@@ -67,7 +70,7 @@ class NormalMode:
             debounce = c.ev.six_v_since + s.b_to_c_debounce_s + _DEBOUNCE_RESOLUTION_S
         c1 = t.c1_since + s.c1_timeout_s if (sub is SubState.C1 and t.c1_since is not None) else None
         delay = t.charge_delay_until if sub in (SubState.B1, SubState.D) else None
-        return (debounce, c1, delay, t.replug_until)
+        return (debounce, c1, delay, t.replug_until, *supervision.deadlines(self.ctx, c))
 
     def ev_flags(self, c: ConnectorState) -> tuple[bool, bool]:
         """(EV connected, EV requesting) from the pilot; while the pilot is off (re-plug) the EV

@@ -8,6 +8,8 @@ one after it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from chargepoint.controller.connector import ConnectorState
 from chargepoint.controller.context import CONNECTED, Context
 from chargepoint.controller.offer import effective_limits
@@ -94,10 +96,12 @@ def apply_outputs(ctx: Context, c: ConnectorState, now: float, out: list[Control
     set_access(c, c.session.authorized and c.session.available and not c.faults, out)
 
 
-def finish_state_changes(ctx: Context, c: ConnectorState, flags: tuple[bool, bool], out: list[ControllerOutput]) -> None:
+def finish_state_changes(
+    ctx: Context, c: ConnectorState, ev_flags: Callable[[ConnectorState], tuple[bool, bool]], out: list[ControllerOutput]
+) -> None:
     """Emit this step's StateChanged outputs (after the HAL commands) with the final snapshot."""
     if c.pending_changes:
-        snap = snapshot(ctx, c, flags)
+        snap = snapshot(ctx, c, ev_flags(c))
         for old, new in c.pending_changes:
             out.append(StateChanged(c.number, old, new, snap))
         c.pending_changes.clear()

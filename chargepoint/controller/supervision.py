@@ -162,8 +162,11 @@ def deadlines(ctx: Context, c: ConnectorState) -> tuple[float | None, float | No
 
 
 def run_timers(ctx: Context, c: ConnectorState, now: float, out: list[ControllerOutput]) -> None:
-    s = ctx.settings
     h = c.health
+    lock = c.lock
+    if h.mismatch_since is None and lock.check_at is None and lock.retry_at is None:
+        return
+    s = ctx.settings
     if h.mismatch_since is not None and now - h.mismatch_since >= s.contactor_feedback_timeout_s - EPS:
         welded = (h.fb_c1 and not c.cmd.c1) or (h.fb_c2 and not c.cmd.c2)
         if welded:
@@ -173,7 +176,6 @@ def run_timers(ctx: Context, c: ConnectorState, now: float, out: list[Controller
             set_fault(c, Fault.CONTACTOR_FAILED, True, out,
                       f"feedback open while commanded closed (c1={h.fb_c1}, c2={h.fb_c2})")
         h.mismatch_since = None
-    lock = c.lock
     if lock.check_at is not None and now >= lock.check_at - EPS:
         lock.check_at = None
         if (lock.fb is LockState.LOCKED) != bool(lock.cmd):

@@ -1,8 +1,9 @@
 """Normal-mode transitions: the controller runs the IEC 61851-1 state machine.
 
-:data:`TABLE` gives, per substate, rows ``(guard, next)`` tried in order: the first guard that holds
-gives the next substate (``next`` is a substate, :data:`STAY`, or a function of the connector);
-when none holds the connector stays.  The settle step applies rows until nothing changes.
+:data:`TABLE` gives, per substate, rows ``(pilot readings, guard, next)`` tried in order: the first
+row for the current pilot reading whose guard holds gives the next substate (``next`` is a
+substate, :data:`STAY`, or a function of the connector); when none holds the connector stays.
+Before the table, in every substate: a hard fault -> F (E for a pilot fault).  The settle step applies rows until nothing changes.
 :func:`enter` applies what entering a substate does (timers, diode, phases) -- also for the
 substates a board that owns the state machine reports (``adopt=True``).
 
@@ -30,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from chargepoint.controller.connector import ConnectorState
-from chargepoint.controller.context import EPS, REQUESTING, Context
+from chargepoint.controller.context import CONNECTED, EPS, REQUESTING, Context
 from chargepoint.controller.types import Fault, SubState
 from hal.types import LockState, PilotLevel
 
@@ -64,45 +65,24 @@ def may_offer(ctx: Context, c: ConnectorState, now: float) -> bool:
     )
 
 
-def _may_continue(ctx: Context, c: ConnectorState) -> bool:
-    s = c.session
-    return s.authorized and s.available and c.offer.target_a >= ctx.min_current and c.phases.requested == c.phases.active
-
-
 def lock_ok(ctx: Context, c: ConnectorState) -> bool:
     return not ctx.lock_enabled or (c.lock.cmd is True and c.lock.fb is LockState.LOCKED)
 
 
-def _faulted(ctx: Context, c: ConnectorState, now: float) -> bool:
-    return bool(c.faults)
-
-
-def _fault_state(ctx: Context, c: ConnectorState, now: float) -> SubState:
-    return _E if Fault.PILOT in c.faults else _F
-
-
-def _no_reading(ctx: Context, c: ConnectorState, now: float) -> bool:
-    return c.ev.pilot is None
-
-
-def _at_12v(ctx: Context, c: ConnectorState, now: float) -> bool:
-    return c.ev.pilot is PilotLevel.V12
+def _always(ctx: Context, c: ConnectorState, now: float) -> bool:
+    return True
 
 
 def _a_or_f(ctx: Context, c: ConnectorState, now: float) -> SubState:
     return _A if c.session.available else _F
 
 
-def _at_9v(ctx: Context, c: ConnectorState, now: float) -> bool:
-    return c.ev.pilot is PilotLevel.V9
-
-
 def _b2_or_b1(ctx: Context, c: ConnectorState, now: float) -> SubState:
     return _B2 if may_offer(ctx, c, now) else _B1
 
 
-def _d_unventilated(ctx: Context, c: ConnectorState, now: float) -> bool:
-    return c.ev.pilot is PilotLevel.V3 and not ctx.settings.ventilation_allowed
+def _no_ventilation(ctx: Context, c: ConnectorState, now: float) -> bool:
+    return not ctx.settings.ventilation_allowed
 
 
 def _unlock_requested(ctx: Context, c: ConnectorState, now: float) -> bool:
@@ -110,11 +90,17 @@ def _unlock_requested(ctx: Context, c: ConnectorState, now: float) -> bool:
 
 
 def _must_pause(ctx: Context, c: ConnectorState, now: float) -> bool:
-    return not _may_continue(ctx, c) or not lock_ok(ctx, c)
-
-
-def _stopped_requesting(ctx: Context, c: ConnectorState, now: float) -> bool:
-    return c.ev.pilot not in REQUESTING or c.session.unlock_requested
+    """Charging may not go on: not authorised / unavailable / below MinCurrent / a phase switch
+    pending / the lock not locked."""
+    s = c.session
+    ph = c.phases
+    return not (
+        s.authorized
+        and s.available
+        and c.offer.target_a >= ctx.min_current
+        and ph.requested == ph.active
+        and (not ctx.lock_enabled or (c.lock.cmd is True and c.lock.fb is LockState.LOCKED))
+    )
 
 
 def _c1_timed_out(ctx: Context, c: ConnectorState, now: float) -> bool:
@@ -126,10 +112,6 @@ def _unavailable(ctx: Context, c: ConnectorState, now: float) -> bool:
     return not c.session.available
 
 
-def _always(ctx: Context, c: ConnectorState, now: float) -> bool:
-    return True
-
-
 def _not_ready(ctx: Context, c: ConnectorState, now: float) -> bool:
     return not may_offer(ctx, c, now)
 
@@ -138,8 +120,7 @@ def _ready_for_c(ctx: Context, c: ConnectorState, now: float) -> bool:
     """> ``b_to_c_debounce_s`` of 6/3 V, the EV diode seen in this B episode, the lock locked."""
     ev = c.ev
     return (
-        ev.pilot in REQUESTING
-        and ev.six_v_since is not None
+        ev.six_v_since is not None
         and now - ev.six_v_since > ctx.settings.b_to_c_debounce_s
         and ev.diode_seen
         and lock_ok(ctx, c)
@@ -147,55 +128,87 @@ def _ready_for_c(ctx: Context, c: ConnectorState, now: float) -> bool:
 
 
 # --------------------------------------------------------------------------- the table
-Row = tuple[Guard, SubState | Next]
+#: pilot readings a row applies to (``ANY``: every reading; ``None`` = no valid reading, e.g.
+#: while the pilot is off for a re-plug).  An invalid reading (0 V, NOK) is a pilot fault.
+Pilot = PilotLevel | None
+ANY: frozenset[Pilot] = frozenset({None, *CONNECTED, PilotLevel.V12})
+_NONE: frozenset[Pilot] = frozenset({None})
+_V12: frozenset[Pilot] = frozenset({PilotLevel.V12})
+_V9: frozenset[Pilot] = frozenset({PilotLevel.V9})
+_V3: frozenset[Pilot] = frozenset({PilotLevel.V3})
+_REQUESTING: frozenset[Pilot] = frozenset(REQUESTING)
+_NOT_REQUESTING: frozenset[Pilot] = frozenset({None, PilotLevel.V9})
 
-#: every substate but C1 starts with these rows
-_FIRST: tuple[Row, ...] = (
-    (_faulted, _fault_state),
-    (_no_reading, STAY),
-    (_at_12v, _a_or_f),
-)
-#: A, B1, B2, D, E, F: unavailable -> F before anything else
-_NOT_CHARGING: tuple[Row, ...] = (*_FIRST, (_unavailable, _F))
+Row = tuple[frozenset[Pilot], Guard, SubState | Next]
+
+#: A, B1, D: wait for everything that allows PWM, then offer it (B2)
 _IDLE: tuple[Row, ...] = (
-    *_NOT_CHARGING,
-    (_d_unventilated, _D),
-    (_not_ready, _B1),
-    (_always, _B2),
+    (_NONE, _always, STAY),
+    (_V12, _always, _a_or_f),
+    (ANY, _unavailable, _F),
+    (_V3, _no_ventilation, _D),
+    (ANY, _not_ready, _B1),
+    (ANY, _always, _B2),
+)
+#: E, F: recover through B1 and its ChargeDelay
+_RECOVERING: tuple[Row, ...] = (
+    (_NONE, _always, STAY),
+    (_V12, _always, _a_or_f),
+    (ANY, _unavailable, _F),
+    (ANY, _always, _B1),
 )
 
 TABLE: dict[SubState, tuple[Row, ...]] = {
     _A: _IDLE,
     _B1: _IDLE,
     _D: _IDLE,
-    _E: (*_NOT_CHARGING, (_always, _B1)),  # recovering: through B1 and its ChargeDelay
-    _F: (*_NOT_CHARGING, (_always, _B1)),
-    _B2: (
-        *_NOT_CHARGING,
-        (_d_unventilated, _D),
-        (_not_ready, _B1),
-        (_ready_for_c, _C2),
+    _E: _RECOVERING,
+    _F: _RECOVERING,
+    _B2: (  # PWM offered: close after the debounce
+            (_NONE, _always, STAY),
+        (_V12, _always, _a_or_f),
+        (ANY, _unavailable, _F),
+        (_V3, _no_ventilation, _D),
+        (ANY, _not_ready, _B1),
+        (_REQUESTING, _ready_for_c, _C2),
     ),
-    _C2: (
-        (_faulted, _fault_state),
-        (_no_reading, _B1),
-        (_at_12v, _a_or_f),
-        (_at_9v, _b2_or_b1),
-        (_d_unventilated, _D),
-        (_unlock_requested, _B1),  # operator unlock: open now, not through C1
-        (_must_pause, _C1),
+    _C2: (  # charging
+            (_NONE, _always, _B1),
+        (_V12, _always, _a_or_f),
+        (_V9, _always, _b2_or_b1),
+        (_V3, _no_ventilation, _D),
+        (ANY, _unlock_requested, _B1),  # operator unlock: open now, not through C1
+        (ANY, _must_pause, _C1),
     ),
     _C1: (  # PWM withdrawn, contactors closed: leave on a fault, the EV stopping, or the timeout
-        (_faulted, _fault_state),
-        (_at_12v, _A),
-        (_stopped_requesting, _B1),
-        (_c1_timed_out, _B1),
+            (_V12, _always, _A),
+        (_NOT_REQUESTING, _always, _B1),
+        (ANY, _unlock_requested, _B1),
+        (ANY, _c1_timed_out, _B1),
     ),
 }
 
 
+def _rows_for(rows: tuple[Row, ...], pilot: Pilot) -> tuple[tuple[Guard, SubState | Next], ...]:
+    """The rows of one substate that apply to one pilot reading, up to the first unconditional one."""
+    out: list[tuple[Guard, SubState | Next]] = []
+    for levels, guard, nxt in rows:
+        if pilot in levels:
+            out.append((guard, nxt))
+            if guard is _always:
+                break
+    return tuple(out)
+
+
+#: TABLE compiled per (substate, pilot reading)
+_RULES = {sub: {pilot: _rows_for(rows, pilot) for pilot in ANY} for sub, rows in TABLE.items()}
+
+
 def next_state(ctx: Context, c: ConnectorState, now: float) -> SubState:
-    for guard, nxt in TABLE[c.sub]:
+    faults = c.faults
+    if faults:  # any hard fault, in every substate: the safe state
+        return _E if Fault.PILOT in faults else _F
+    for guard, nxt in _RULES[c.sub][c.ev.pilot]:
         if guard(ctx, c, now):
             return nxt if isinstance(nxt, SubState) else nxt(ctx, c, now)
     return c.sub
