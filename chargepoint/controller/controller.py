@@ -195,9 +195,10 @@ class Controller:
         """Monotonic time of the next timer (debounce, C1 timeout, ChargeDelay, supervision)."""
         ctx = self._ctx
         now = ctx.now
+        deadlines = self._mode.deadlines
         best: float | None = None
         for c in self._conns:
-            for t in self._mode.deadlines(c):
+            for t in deadlines(c):
                 if t is not None and t > now and (best is None or t < best):
                     best = t
         return best
@@ -212,13 +213,14 @@ class Controller:
     def check_invariants(self) -> None:
         """Raise AssertionError naming the first broken safety invariant."""
         now = self._ctx.now
+        check = self._mode.check
         for c in self._conns:
-            n = c.number
-            if c.cmd.c2_changed_under_c1:
-                raise AssertionError(f"connector {n}: C2 changed while C1 was closed")
-            if c.cmd.c2 and not c.cmd.c1:
-                raise AssertionError(f"connector {n}: C2 closed without C1")
-            self._mode.check(c, now)
+            cmd = c.cmd
+            if cmd.c2_changed_under_c1:
+                raise AssertionError(f"connector {c.number}: C2 changed while C1 was closed")
+            if cmd.c2 and not cmd.c1:
+                raise AssertionError(f"connector {c.number}: C2 closed without C1")
+            check(c, now)
 
     def _validate(self, inp: ControllerInput) -> None:
         n = getattr(inp, "connector", None)

@@ -16,7 +16,7 @@ from chargepoint.controller.connector import ConnectorState
 from chargepoint.controller.context import CONNECTED, ENERGISED, REQUESTING, Context
 from chargepoint.controller.inputs import unplugged
 from chargepoint.controller.offer import report_offered, update_target
-from chargepoint.controller.outputs import finish_state_changes, set_access, set_pilot
+from chargepoint.controller.outputs import report_state_changes, set_access, set_pilot
 from chargepoint.controller.supervision import record_contactor_feedback
 from chargepoint.controller.transitions import enter
 from chargepoint.controller.types import ControllerOutput, SubState
@@ -30,20 +30,22 @@ from hal.types import (
     SetAuthorization,
 )
 
+_A, _B1, _B2, _C1, _C2, _D, _E, _F = SubState.A, SubState.B1, SubState.B2, SubState.C1, SubState.C2, SubState.D, SubState.E, SubState.F
+_PWM, _CONSTANT = PilotMode.PWM, PilotMode.CONSTANT
 #: BoardStateReport.state -> substate
 SUBSTATE_OF: dict[str, SubState] = {
-    BoardState.A: SubState.A,
-    BoardState.B: SubState.B2,
-    BoardState.B2: SubState.B2,
-    BoardState.B1: SubState.B1,
-    BoardState.C: SubState.C2,
-    BoardState.C2: SubState.C2,
-    BoardState.C1: SubState.C1,
-    BoardState.D: SubState.D,
-    BoardState.E: SubState.E,
-    BoardState.F: SubState.F,
+    BoardState.A: _A,
+    BoardState.B: _B2,
+    BoardState.B2: _B2,
+    BoardState.B1: _B1,
+    BoardState.C: _C2,
+    BoardState.C2: _C2,
+    BoardState.C1: _C1,
+    BoardState.D: _D,
+    BoardState.E: _E,
+    BoardState.F: _F,
 }
-_PAUSABLE = (SubState.C1, SubState.C2, SubState.B2)
+_PAUSABLE = (_C1, _C2, _B2)
 
 
 def record_board_state(ctx: Context, ev: BoardStateReport) -> tuple[ConnectorState, str]:
@@ -60,10 +62,10 @@ def on_board_state(ctx: Context, ev: BoardStateReport, now: float, out: list[Con
     if new is c.sub:
         return
     old = c.sub
-    if old is SubState.A or new is SubState.A or new not in (SubState.C2, SubState.B2):
+    if old is _A or new is _A or new not in (_C2, _B2):
         c.follower.pause_requested = None
     enter(ctx, c, new, now, adopt=True)
-    if new is SubState.A and old is not SubState.A:
+    if new is _A and old is not _A:
         unplugged(ctx, c, out)
 
 
@@ -94,10 +96,10 @@ class FollowerMode:
         set_access(c, ok, out)
         if ok:
             amps = signalled_current(c.offer.target_a)
-            set_pilot(c, PilotMode.PWM, duty_permille(amps), amps, out)
+            set_pilot(c, _PWM, duty_permille(amps), amps, out)
             c.follower.pause_requested = None
         else:
-            set_pilot(c, PilotMode.CONSTANT, 1000, 0.0, out)
+            set_pilot(c, _CONSTANT, 1000, 0.0, out)
             self._request_pause(c, out)
         cmd = c.cmd
         k1 = c.sub in ENERGISED
@@ -105,7 +107,8 @@ class FollowerMode:
         if cmd.c1 and k1 and k2 != cmd.c2:
             cmd.c2_changed_under_c1 = True
         cmd.c1, cmd.c2 = k1, k2
-        finish_state_changes(self.ctx, c, self.ev_flags, out)
+        if c.pending_changes:
+            report_state_changes(self.ctx, c, self.ev_flags(c), out)
         report_offered(c, out)
 
     def _request_pause(self, c: ConnectorState, out: list[ControllerOutput]) -> None:
@@ -114,9 +117,9 @@ class FollowerMode:
         want: BoardState | None = None
         if c.faults and sub in _PAUSABLE:
             want = BoardState.B1
-        elif sub is SubState.C2:
+        elif sub is _C2:
             want = BoardState.C1
-        elif sub is SubState.B2:
+        elif sub is _B2:
             want = BoardState.B1
         if want is not None and c.follower.pause_requested != want:
             c.follower.pause_requested = want
@@ -128,12 +131,12 @@ class FollowerMode:
     def ev_flags(self, c: ConnectorState) -> tuple[bool, bool]:
         """(EV connected, EV requesting) from the board's state once it reported one."""
         lvl = c.ev.pilot
-        connected = c.sub is not SubState.A if c.follower.board_state is not None else lvl in CONNECTED
+        connected = c.sub is not _A if c.follower.board_state is not None else lvl in CONNECTED
         return connected, c.sub in ENERGISED or lvl in REQUESTING
 
     def check(self, c: ConnectorState, now: float) -> None:
         n = c.number
         if c.cmd.c1 and c.sub not in ENERGISED:
             raise AssertionError(f"connector {n}: contactors closed outside C (board mode)")
-        if c.cmd.c1 and c.sub is SubState.C2 and not permitted(self.ctx, c) and c.follower.pause_requested is None:
+        if c.cmd.c1 and c.sub is _C2 and not permitted(self.ctx, c) and c.follower.pause_requested is None:
             raise AssertionError(f"connector {n}: board charges without permission and no pause request")

@@ -29,6 +29,8 @@ from hal.types import (
     RfidPresented,
 )
 
+_OFF = PilotMode.OFF
+_V12, _V9 = PilotLevel.V12, PilotLevel.V9
 _INVALID = (PilotLevel.SHORT, PilotLevel.NOK)
 _CLEARED_ON_UNPLUG = (Fault.DIODE, Fault.PILOT)
 
@@ -37,7 +39,7 @@ def on_pilot(ctx: Context, ev: PilotReading, now: float, out: list[ControllerOut
     c = ctx.conn(ev.connector)
     lvl = ev.level
     side = c.ev
-    if c.cmd.pilot_mode is PilotMode.OFF:
+    if c.cmd.pilot_mode is _OFF:
         side.pilot = None  # pilot disconnected on purpose: the reading says nothing about the EV
         side.six_v_since = None
         return
@@ -48,7 +50,7 @@ def on_pilot(ctx: Context, ev: PilotReading, now: float, out: list[ControllerOut
     if Fault.PILOT in c.faults:
         set_fault(c, Fault.PILOT, False, out)
     side.pilot = lvl
-    if lvl is PilotLevel.V12:
+    if lvl is _V12:
         side.six_v_since = None
         if side.plugged:
             unplugged(ctx, c, out)
@@ -57,7 +59,7 @@ def on_pilot(ctx: Context, ev: PilotReading, now: float, out: list[ControllerOut
         side.plugged = True
         if ctx.rate_unread_cable and not side.pp_received:
             side.cable_a = NO_RESISTOR_A  # no PP reading: the most conservative rating
-    elif lvl is PilotLevel.V9:
+    elif lvl is _V9:
         side.six_v_since = None
     elif side.six_v_since is None:
         side.six_v_since = now

@@ -7,12 +7,16 @@ from chargepoint.controller import supervision
 from chargepoint.controller.connector import ConnectorState
 from chargepoint.controller.context import CONNECTED, EPS, REQUESTING, Context
 from chargepoint.controller.offer import report_offered, update_target
-from chargepoint.controller.outputs import apply_outputs, finish_state_changes
+from chargepoint.controller.outputs import apply_outputs, report_state_changes
 from chargepoint.controller.supervision import command_lock, set_fault
 from chargepoint.controller.transitions import enter, next_state
 from chargepoint.controller.types import ControllerOutput, Fault, SubState
 from hal.types import LockState, PilotLevel, PilotMode, SetAuthorization, SetContactors, SetPilot
 
+_A, _B1, _B2, _C1, _C2, _D = SubState.A, SubState.B1, SubState.B2, SubState.C1, SubState.C2, SubState.D
+_PWM, _CONSTANT = PilotMode.PWM, PilotMode.CONSTANT
+_V3 = PilotLevel.V3
+_LOCKED = LockState.LOCKED
 _DEBOUNCE_RESOLUTION_S = 0.001  # the debounce needs *more than* b_to_c_debounce_s: tick 1 ms later
 #: enough for the longest chain of transitions one step can cause (e.g. C2 -> C1 -> B1)
 _MAX_TRANSITIONS = 6
@@ -25,8 +29,8 @@ class NormalMode:
     def start(self, c: ConnectorState, now: float, out: list[ControllerOutput]) -> None:
         """Safe state: contactors open, pilot constant +12 V, no access, lock open."""
         out.append(SetContactors(c.number, False, False))
-        out.append(SetPilot(c.number, PilotMode.CONSTANT, 1000, 0.0))
-        c.cmd.pilot_mode = PilotMode.CONSTANT
+        out.append(SetPilot(c.number, _CONSTANT, 1000, 0.0))
+        c.cmd.pilot_mode = _CONSTANT
         out.append(SetAuthorization(c.number, False))
         c.cmd.auth = False
         if self.ctx.lock_enabled:
@@ -44,7 +48,7 @@ class NormalMode:
         ev = c.ev
         # diode check failure: 6 V for longer than the debounce without a diode in this B episode
         if (
-            c.sub is SubState.B2
+            c.sub is _B2
             and ev.six_v_since is not None
             and not ev.diode_seen
             and now - ev.six_v_since > ctx.settings.b_to_c_debounce_s
@@ -57,7 +61,8 @@ class NormalMode:
                 break
             enter(ctx, c, new, now)
         apply_outputs(ctx, c, now, out)
-        finish_state_changes(ctx, c, self.ev_flags, out)
+        if c.pending_changes:
+            report_state_changes(ctx, c, self.ev_flags(c), out)
         report_offered(c, out)
 
     def deadlines(self, c: ConnectorState) -> tuple[float | None, ...]:
@@ -66,17 +71,17 @@ class NormalMode:
         t = c.timers
         sub = c.sub
         debounce = None
-        if sub is SubState.B2 and c.ev.six_v_since is not None:
+        if sub is _B2 and c.ev.six_v_since is not None:
             debounce = c.ev.six_v_since + s.b_to_c_debounce_s + _DEBOUNCE_RESOLUTION_S
-        c1 = t.c1_since + s.c1_timeout_s if (sub is SubState.C1 and t.c1_since is not None) else None
-        delay = t.charge_delay_until if sub in (SubState.B1, SubState.D) else None
+        c1 = t.c1_since + s.c1_timeout_s if (sub is _C1 and t.c1_since is not None) else None
+        delay = t.charge_delay_until if sub in (_B1, _D) else None
         return (debounce, c1, delay, t.replug_until, *supervision.deadlines(self.ctx, c))
 
     def ev_flags(self, c: ConnectorState) -> tuple[bool, bool]:
         """(EV connected, EV requesting) from the pilot; while the pilot is off (re-plug) the EV
         counts as connected unless the state is A."""
         lvl = c.ev.pilot
-        return (lvl in CONNECTED or (lvl is None and c.sub is not SubState.A)), lvl in REQUESTING
+        return (lvl in CONNECTED or (lvl is None and c.sub is not _A)), lvl in REQUESTING
 
     def check(self, c: ConnectorState, now: float) -> None:
         ctx = self.ctx
@@ -85,15 +90,15 @@ class NormalMode:
         cmd = c.cmd
         if cmd.c1:
             ok_c2 = (
-                c.sub is SubState.C2
+                c.sub is _C2
                 and c.session.authorized
                 and c.session.available
                 and not c.faults
-                and cmd.pilot_mode is PilotMode.PWM
+                and cmd.pilot_mode is _PWM
                 and cmd.duty >= 100
             )
             ok_c1 = (
-                c.sub is SubState.C1
+                c.sub is _C1
                 and not c.faults
                 and c.timers.c1_since is not None
                 and now - c.timers.c1_since <= s.c1_timeout_s + EPS
@@ -103,20 +108,20 @@ class NormalMode:
                     f"connector {n}: contactors closed in {c.sub} (authorised={c.session.authorized}, "
                     f"available={c.session.available}, faults={sorted(c.faults)}, duty={cmd.duty})"
                 )
-            if ctx.lock_enabled and c.lock.fb is not LockState.LOCKED:
+            if ctx.lock_enabled and c.lock.fb is not _LOCKED:
                 raise AssertionError(f"connector {n}: energised without the lock locked")
-            if c.ev.pilot is PilotLevel.V3 and not s.ventilation_allowed:
+            if c.ev.pilot is _V3 and not s.ventilation_allowed:
                 raise AssertionError(f"connector {n}: state D energised without ventilation")
             if c.ev.pilot not in REQUESTING:
                 raise AssertionError(f"connector {n}: energised while the EV is not requesting ({c.ev.pilot})")
-        if c.faults and cmd.pilot_mode is PilotMode.PWM:
+        if c.faults and cmd.pilot_mode is _PWM:
             raise AssertionError(f"connector {n}: PWM offered despite faults {sorted(c.faults)}")
-        if cmd.pilot_mode is PilotMode.PWM:
+        if cmd.pilot_mode is _PWM:
             if cmd.pwm_a < ctx.min_current - EPS:
                 raise AssertionError(f"connector {n}: PWM signals {cmd.pwm_a} A below MinCurrent")
             if not 100 <= cmd.duty <= 960:
                 raise AssertionError(f"connector {n}: PWM duty {cmd.duty} outside 100..960")
-            if c.sub not in (SubState.B2, SubState.C2):
+            if c.sub not in (_B2, _C2):
                 raise AssertionError(f"connector {n}: PWM in {c.sub}")
-        if c.sub is SubState.C1 and cmd.pilot_mode is not PilotMode.CONSTANT:
+        if c.sub is _C1 and cmd.pilot_mode is not _CONSTANT:
             raise AssertionError(f"connector {n}: C1 with pilot {cmd.pilot_mode}")

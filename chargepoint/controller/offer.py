@@ -8,6 +8,7 @@ from chargepoint.controller.limits import ENERGY_LIMITS, Limit
 from chargepoint.controller.types import ControllerOutput, OfferedCurrentChanged
 from hal.types import PilotMode
 
+_PWM = PilotMode.PWM
 _ENERGY = frozenset(ENERGY_LIMITS)
 
 
@@ -48,7 +49,7 @@ def effective_limits(ctx: Context, c: ConnectorState) -> dict[str, float]:
 def report_offered(c: ConnectorState, out: list[ControllerOutput]) -> None:
     """OfferedCurrentChanged when the current in the PWM or the binding limit changed."""
     cmd = c.cmd
-    offered = cmd.pwm_a if cmd.pilot_mode is PilotMode.PWM else 0.0
+    offered = cmd.pwm_a if cmd.pilot_mode is _PWM else 0.0
     key = (offered, c.offer.binding)
     if key != c.offer.reported:
         c.offer.reported = key

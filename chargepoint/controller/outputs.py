@@ -8,8 +8,6 @@ one after it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from chargepoint.controller.connector import ConnectorState
 from chargepoint.controller.context import CONNECTED, Context
 from chargepoint.controller.offer import effective_limits
@@ -25,30 +23,20 @@ from chargepoint.controller.types import (
 from chargepoint.iec61851.duty import duty_permille, signalled_current
 from hal.types import LockState, PilotLevel, PilotMode, SetAuthorization, SetPilot
 
+_A, _B1, _B2, _C1, _C2, _D, _E, _F = SubState.A, SubState.B1, SubState.B2, SubState.C1, SubState.C2, SubState.D, SubState.E, SubState.F
+_PWM, _CONSTANT, _OFF, _STATE_F = PilotMode.PWM, PilotMode.CONSTANT, PilotMode.OFF, PilotMode.STATE_F
+_V3 = PilotLevel.V3
+_LOCKED = LockState.LOCKED
 _IEC = {
-    SubState.A: IecState.A,
-    SubState.B1: IecState.B,
-    SubState.B2: IecState.B,
-    SubState.C1: IecState.C,
-    SubState.C2: IecState.C,
-    SubState.D: IecState.D,
-    SubState.E: IecState.E,
-    SubState.F: IecState.F,
+    _A: IecState.A,
+    _B1: IecState.B,
+    _B2: IecState.B,
+    _C1: IecState.C,
+    _C2: IecState.C,
+    _D: IecState.D,
+    _E: IecState.E,
+    _F: IecState.F,
 }
-
-
-def pilot_for(c: ConnectorState) -> tuple[PilotMode, int, float]:
-    """(mode, duty, current) the pilot should show: PWM at the target in B2/C2; otherwise off during a
-    re-plug, -12 V (state F) when unavailable without a fault, else constant +12 V."""
-    sub = c.sub
-    if sub is SubState.B2 or sub is SubState.C2:
-        amps = signalled_current(c.offer.target_a)
-        return PilotMode.PWM, duty_permille(amps), amps
-    if c.timers.replug_until is not None:
-        return PilotMode.OFF, 1000, 0.0
-    if sub is SubState.F and not c.faults:
-        return PilotMode.STATE_F, 1000, 0.0
-    return PilotMode.CONSTANT, 1000, 0.0
 
 
 def set_pilot(c: ConnectorState, mode: PilotMode, duty: int, amps: float, out: list[ControllerOutput]) -> None:
@@ -69,10 +57,22 @@ def apply_outputs(ctx: Context, c: ConnectorState, now: float, out: list[Control
     """Normal mode: command what the state asks for."""
     sub = c.sub
     cmd = c.cmd
-    mode, duty, amps = pilot_for(c)
-    if sub is SubState.C2:
+    # pilot: PWM at the target in B2/C2; otherwise off during a re-plug, -12 V (state F) when
+    # unavailable without a fault, else constant +12 V
+    if sub is _B2 or sub is _C2:
+        amps = signalled_current(c.offer.target_a)
+        mode, duty = _PWM, duty_permille(amps)
+    else:
+        amps, duty = 0.0, 1000
+        if c.timers.replug_until is not None:
+            mode = _OFF
+        elif sub is _F and not c.faults:
+            mode = _STATE_F
+        else:
+            mode = _CONSTANT
+    if sub is _C2:
         k1, k2 = True, c.phases.c2_plan
-    elif sub is SubState.C1:
+    elif sub is _C1:
         k1, k2 = True, cmd.c2
     else:
         k1, k2 = False, False
@@ -96,15 +96,13 @@ def apply_outputs(ctx: Context, c: ConnectorState, now: float, out: list[Control
     set_access(c, c.session.authorized and c.session.available and not c.faults, out)
 
 
-def finish_state_changes(
-    ctx: Context, c: ConnectorState, ev_flags: Callable[[ConnectorState], tuple[bool, bool]], out: list[ControllerOutput]
-) -> None:
-    """Emit this step's StateChanged outputs (after the HAL commands) with the final snapshot."""
-    if c.pending_changes:
-        snap = snapshot(ctx, c, ev_flags(c))
-        for old, new in c.pending_changes:
-            out.append(StateChanged(c.number, old, new, snap))
-        c.pending_changes.clear()
+def report_state_changes(ctx: Context, c: ConnectorState, flags: tuple[bool, bool], out: list[ControllerOutput]) -> None:
+    """Emit this step's StateChanged outputs (after the HAL commands) with the final snapshot;
+    ``flags`` as for :func:`snapshot`."""
+    snap = snapshot(ctx, c, flags)
+    for old, new in c.pending_changes:
+        out.append(StateChanged(c.number, old, new, snap))
+    c.pending_changes.clear()
 
 
 def snapshot(ctx: Context, c: ConnectorState, flags: tuple[bool, bool]) -> ConnectorSnapshot:
@@ -112,7 +110,7 @@ def snapshot(ctx: Context, c: ConnectorState, flags: tuple[bool, bool]) -> Conne
     sub = c.sub
     cmd = c.cmd
     iec = _IEC[sub]
-    if sub is SubState.C2 and c.ev.pilot is PilotLevel.V3:
+    if sub is _C2 and c.ev.pilot is _V3:
         iec = IecState.D
     paused = c.offer.target_a < ctx.min_current
     return ConnectorSnapshot(
@@ -123,14 +121,14 @@ def snapshot(ctx: Context, c: ConnectorState, flags: tuple[bool, bool]) -> Conne
         ev_requesting=flags[1],
         authorized=c.session.authorized,
         available=c.session.available,
-        offered_current_a=cmd.pwm_a if cmd.pilot_mode is PilotMode.PWM else 0.0,
+        offered_current_a=cmd.pwm_a if cmd.pilot_mode is _PWM else 0.0,
         target_current_a=0.0 if paused else signalled_current(c.offer.target_a),
         binding_limit=c.offer.binding,
         pwm_duty_permille=cmd.duty,
         contactor_c1=cmd.c1,
         contactor_c2=cmd.c2,
         phases=c.phases.active if cmd.c1 else c.phases.requested,
-        locked=c.lock.fb is LockState.LOCKED,
+        locked=c.lock.fb is _LOCKED,
         cable_ampacity_a=c.ev.cable_a,
         faults=frozenset(c.faults),
         limits=effective_limits(ctx, c),

@@ -37,6 +37,7 @@ from hal.types import LockState, PilotLevel
 
 _A, _B1, _B2, _C1, _C2 = SubState.A, SubState.B1, SubState.B2, SubState.C1, SubState.C2
 _D, _E, _F = SubState.D, SubState.E, SubState.F
+_LOCKED = LockState.LOCKED
 
 Guard = Callable[[Context, ConnectorState, float], bool]
 Next = Callable[[Context, ConnectorState, float], SubState]
@@ -66,7 +67,7 @@ def may_offer(ctx: Context, c: ConnectorState, now: float) -> bool:
 
 
 def lock_ok(ctx: Context, c: ConnectorState) -> bool:
-    return not ctx.lock_enabled or (c.lock.cmd is True and c.lock.fb is LockState.LOCKED)
+    return not ctx.lock_enabled or (c.lock.cmd is True and c.lock.fb is _LOCKED)
 
 
 def _always(ctx: Context, c: ConnectorState, now: float) -> bool:
@@ -99,7 +100,7 @@ def _must_pause(ctx: Context, c: ConnectorState, now: float) -> bool:
         and s.available
         and c.offer.target_a >= ctx.min_current
         and ph.requested == ph.active
-        and (not ctx.lock_enabled or (c.lock.cmd is True and c.lock.fb is LockState.LOCKED))
+        and (not ctx.lock_enabled or (c.lock.cmd is True and c.lock.fb is _LOCKED))
     )
 
 
@@ -131,11 +132,11 @@ def _ready_for_c(ctx: Context, c: ConnectorState, now: float) -> bool:
 #: pilot readings a row applies to (``ANY``: every reading; ``None`` = no valid reading, e.g.
 #: while the pilot is off for a re-plug).  An invalid reading (0 V, NOK) is a pilot fault.
 Pilot = PilotLevel | None
-ANY: frozenset[Pilot] = frozenset({None, *CONNECTED, PilotLevel.V12})
-_NONE: frozenset[Pilot] = frozenset({None})
-_V12: frozenset[Pilot] = frozenset({PilotLevel.V12})
-_V9: frozenset[Pilot] = frozenset({PilotLevel.V9})
-_V3: frozenset[Pilot] = frozenset({PilotLevel.V3})
+ANY: frozenset[Pilot] = frozenset({None, PilotLevel.V12, *CONNECTED})
+_NO_READING: frozenset[Pilot] = frozenset({None})
+_AT_12V: frozenset[Pilot] = frozenset({PilotLevel.V12})
+_AT_9V: frozenset[Pilot] = frozenset({PilotLevel.V9})
+_AT_3V: frozenset[Pilot] = frozenset({PilotLevel.V3})
 _REQUESTING: frozenset[Pilot] = frozenset(REQUESTING)
 _NOT_REQUESTING: frozenset[Pilot] = frozenset({None, PilotLevel.V9})
 
@@ -143,17 +144,17 @@ Row = tuple[frozenset[Pilot], Guard, SubState | Next]
 
 #: A, B1, D: wait for everything that allows PWM, then offer it (B2)
 _IDLE: tuple[Row, ...] = (
-    (_NONE, _always, STAY),
-    (_V12, _always, _a_or_f),
+    (_NO_READING, _always, STAY),
+    (_AT_12V, _always, _a_or_f),
     (ANY, _unavailable, _F),
-    (_V3, _no_ventilation, _D),
+    (_AT_3V, _no_ventilation, _D),
     (ANY, _not_ready, _B1),
     (ANY, _always, _B2),
 )
 #: E, F: recover through B1 and its ChargeDelay
 _RECOVERING: tuple[Row, ...] = (
-    (_NONE, _always, STAY),
-    (_V12, _always, _a_or_f),
+    (_NO_READING, _always, STAY),
+    (_AT_12V, _always, _a_or_f),
     (ANY, _unavailable, _F),
     (ANY, _always, _B1),
 )
@@ -165,23 +166,23 @@ TABLE: dict[SubState, tuple[Row, ...]] = {
     _E: _RECOVERING,
     _F: _RECOVERING,
     _B2: (  # PWM offered: close after the debounce
-            (_NONE, _always, STAY),
-        (_V12, _always, _a_or_f),
+        (_NO_READING, _always, STAY),
+        (_AT_12V, _always, _a_or_f),
         (ANY, _unavailable, _F),
-        (_V3, _no_ventilation, _D),
+        (_AT_3V, _no_ventilation, _D),
         (ANY, _not_ready, _B1),
         (_REQUESTING, _ready_for_c, _C2),
     ),
     _C2: (  # charging
-            (_NONE, _always, _B1),
-        (_V12, _always, _a_or_f),
-        (_V9, _always, _b2_or_b1),
-        (_V3, _no_ventilation, _D),
+        (_NO_READING, _always, _B1),
+        (_AT_12V, _always, _a_or_f),
+        (_AT_9V, _always, _b2_or_b1),
+        (_AT_3V, _no_ventilation, _D),
         (ANY, _unlock_requested, _B1),  # operator unlock: open now, not through C1
         (ANY, _must_pause, _C1),
     ),
-    _C1: (  # PWM withdrawn, contactors closed: leave on a fault, the EV stopping, or the timeout
-            (_V12, _always, _A),
+    _C1: (  # PWM withdrawn, contactors closed: leave when the EV stops drawing, on unlock, or on the timeout
+        (_AT_12V, _always, _A),
         (_NOT_REQUESTING, _always, _B1),
         (ANY, _unlock_requested, _B1),
         (ANY, _c1_timed_out, _B1),
