@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chargepoint.clock import Clock, VirtualClock
+from chargepoint.controller.limits import Limit
 from chargepoint.controller.types import FaultChanged, OfferedCurrentChanged, StateChanged
 from chargepoint.csms import Frame, NotConnectedError
 from chargepoint.csms.session import CallOutcome
@@ -155,7 +156,7 @@ class _Collector:
             return
         snap = self.station.snapshot(connector)
         actual, power = self._actual.get(connector, (0.0, 0.0))
-        limit = snap.limits.get("ocpp")
+        limit = snap.limits.get(Limit.OCPP)
         key = (snap.offered_current_a, actual, limit, power)
         if self._last.get(connector) == key:
             return

@@ -77,6 +77,7 @@ from hal.clock import Clock
 from hal.types import (
     BoardCapabilities,
     BoardFault,
+    BoardState,
     BoardStateReport,
     ContactorFeedback,
     DiodeReading,
@@ -247,7 +248,7 @@ class SmartEvseV4Board:
         self._meter_flush_handle: asyncio.TimerHandle | None = None
         self._state_seen = asyncio.Event()
         self._pilot_code: int | None = None
-        self._reported_letter: str | None = None
+        self._reported_letter: BoardState | None = None
 
     # ------------------------------------------------------------------ hal.Board
     async def start(self) -> None:
@@ -359,11 +360,11 @@ class SmartEvseV4Board:
         self.send("Access", self._access)
 
     def request_board_state(self, state: str) -> None:
-        if state in ("C1", "B1"):
+        if state in (BoardState.C1, BoardState.B1):
             self._safe_state(f"state {state} requested")
-        elif state == "A":
+        elif state == BoardState.A:
             self.send("State", 0)
-        elif state == "F":
+        elif state == BoardState.F:
             self.set_pilot(PilotMode.STATE_F)
         else:
             log.error("RequestBoardState(%r): the CH32 only accepts requests for A, B1, C1 or F", state)
@@ -446,7 +447,7 @@ class SmartEvseV4Board:
             return
         letter = STATE_LETTER[code]
         if code == 0 and self._pilot_code in EV_PRESENT_PILOT:
-            letter = "B1"
+            letter = BoardState.B1
         if force or letter != self._reported_letter:
             self._reported_letter = letter
             self._emit(BoardStateReport(1, letter))

@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 
+from hal.types import BoardState
+
 #: Longest accepted line (bytes, without the newline).  Longer lines are dropped whole.
 MAX_LINE = 256
 
@@ -407,23 +409,23 @@ def encode_log(text: str) -> bytes:
 # --------------------------------------------------------------------------- state codes
 
 #: CH32 state code -> HAL state letter (reference §2.1; 0..10 as the task's table, 11..14 modem).
-STATE_LETTER: dict[int, str] = {
-    0: "A",
-    1: "B",
-    2: "C",
-    3: "D",
-    4: "B",
-    5: "B",
-    6: "C",
-    7: "C",
-    8: "B",
-    9: "B1",
-    10: "C1",
-    11: "B",
-    12: "B",
-    13: "B",
-    14: "E",
-    255: "F",
+STATE_LETTER: dict[int, BoardState] = {
+    0: BoardState.A,
+    1: BoardState.B,
+    2: BoardState.C,
+    3: BoardState.D,
+    4: BoardState.B,
+    5: BoardState.B,
+    6: BoardState.C,
+    7: BoardState.C,
+    8: BoardState.B,
+    9: BoardState.B1,
+    10: BoardState.C1,
+    11: BoardState.B,
+    12: BoardState.B,
+    13: BoardState.B,
+    14: BoardState.E,
+    255: BoardState.F,
 }
 
 #: Codes in which the CH32 holds contactor C1 closed (it closes on C entry and keeps it through C1).

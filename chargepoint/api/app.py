@@ -20,6 +20,7 @@ from chargepoint.api import validation as v
 from chargepoint.api.energy_routes import ENERGY_ROUTES
 from chargepoint.api.openapi import OPENAPI
 from chargepoint.api.validation import BadRequest
+from chargepoint.controller.limits import Limit
 
 log = structlog.get_logger("api")
 
@@ -86,7 +87,7 @@ def connector_status(runtime: Any, snap: Any) -> dict[str, Any]:
         "transaction_id": tx_id,
         "energy_wh": round(meter.energy_import_wh, 1) if meter is not None else 0.0,
         "power_w": round(meter.power_w, 1) if meter is not None else 0.0,
-        "limit_a": snap.limits.get("ocpp"),
+        "limit_a": snap.limits.get(Limit.OCPP),
         "limits": dict(snap.limits),
         "binding_limit": snap.binding_limit,
         "authorized": snap.authorized,

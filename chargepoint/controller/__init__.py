@@ -1,6 +1,7 @@
 """IEC 61851-1 controller: pure, synchronous, no I/O.  See docs/ARCHITECTURE.md for the contract."""
 
 from chargepoint.controller.controller import Controller
+from chargepoint.controller.limits import ENERGY_LIMITS, Limit
 from chargepoint.controller.types import (
     Authorize,
     ConnectorSnapshot,
@@ -25,6 +26,7 @@ from chargepoint.iec61851.duty import current_from_duty, duty_permille, signalle
 from chargepoint.iec61851.proximity import cable_ampacity, resistor_for_ampacity
 
 __all__ = [
+    "ENERGY_LIMITS",
     "Authorize",
     "ConnectorSnapshot",
     "Controller",
@@ -35,6 +37,7 @@ __all__ = [
     "FaultChanged",
     "HoldLock",
     "IecState",
+    "Limit",
     "OfferedCurrentChanged",
     "RequestUnlock",
     "ResetFault",

@@ -94,8 +94,10 @@ class Authorize:
 class SetLimit:
     """Set (or clear with ``amps=None``) a named external limit in A per phase.
 
-    ``connector`` 0 applies the limit to every connector.  Names in use: "ocpp", "mains",
-    "circuit", "solar", "override", "thermal", ...  A limit below MinCurrent pauses energy.
+    ``connector`` 0 applies the limit to every connector.  The names in use are
+    :class:`chargepoint.controller.limits.Limit` values ("ocpp", "mains", "circuit", "sum_mains",
+    "solar", "override"); any other non-empty name is accepted (an integration may add its own).
+    A limit below MinCurrent pauses energy.
     """
 
     connector: int
@@ -204,7 +206,7 @@ class ConnectorSnapshot:
     available: bool
     offered_current_a: float  # current encoded in the PWM now; 0 when no PWM
     target_current_a: float  # what would be offered given all limits (0 when paused)
-    binding_limit: str  # "max", "cable", "hardware", or the name of an external limit
+    binding_limit: str  # a Limit ("max", "cable", "hardware", "ocpp", ...) or another external limit's name
     pwm_duty_permille: int  # 1000 = constant +12 V
     contactor_c1: bool  # commanded
     contactor_c2: bool

@@ -16,7 +16,7 @@ def ev_status_from_snapshot(snapshot: ConnectorSnapshot, *, max_current_a: float
     * ``charging``: substate C2 (or D) -- C1 (PWM withdrawn, stopping) does not count, as in the firmware.
     * ``cap_a``: min of ``max_current_a`` (configured MaxCurrent), ``hardware_max_a``, the cable ampacity
       and every named limit in the snapshot that is *not* the energy manager's own (ocpp, override,
-      thermal, ...), so the balancer never allocates above what the others allow.
+      any other name an integration sets), so the balancer never allocates above what the others allow.
     * ``drawn_a``: given, or the highest phase of the snapshot's meter reading (0 without a meter).
     """
     caps = [max_current_a]

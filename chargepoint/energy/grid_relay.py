@@ -17,9 +17,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from chargepoint.controller.limits import Limit
 from chargepoint.energy.types import ConnectorDecision, EnergyDecision, EvStatus
 
-GRID_RELAY = "grid_relay"
+GRID_RELAY = Limit.GRID_RELAY
 
 
 def apply_grid_relay(decision: EnergyDecision, statuses: list[EvStatus], *, phases: dict[int, int],

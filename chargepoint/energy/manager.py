@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from chargepoint.controller.limits import Limit
 from chargepoint.energy.distribution import Share, distribute
 from chargepoint.energy.grid_relay import apply_grid_relay
 from chargepoint.energy.measurements import (
@@ -66,7 +67,7 @@ class _Connector:
     charging_since: float | None = None  # time it became active (C, not paused)
     less_6a: bool = False
     pause_reason: str = ""
-    pause_name: str = "mains"
+    pause_name: str = Limit.MAINS
     delay_until: float | None = None
     phases: int = 3
     switch_pending: bool = False
@@ -85,14 +86,14 @@ class EnergyManager:
         self.meters = Measurements()
         self._started_at = now
         self._iset_da = 0
-        self._binding = "solar" if self.settings.mode == Mode.SOLAR else "mains"
+        self._binding: str = Limit.SOLAR if self.settings.mode == Mode.SOLAR else Limit.MAINS
         self._used_mains_seq = 0
         self._no_current = 0
         self._solar_stop_at: float | None = None
         self._max_sum_at: float | None = None
         self._phase_at: float | None = None
         self._phase_kind = ""  # "1p" | "3p"
-        self._hard_name = "mains"
+        self._hard_name: str = Limit.MAINS
         self._conn: dict[int, _Connector] = {}
         self._now = 0.0
         self._statuses: list[EvStatus] = []
@@ -156,7 +157,7 @@ class EnergyManager:
         old = self.settings
         self.settings = settings
         if settings.mode != old.mode or settings.enable_c2 != old.enable_c2:
-            self._binding = "solar" if settings.mode == Mode.SOLAR else "mains"
+            self._binding = Limit.SOLAR if settings.mode == Mode.SOLAR else Limit.MAINS
             self._reset_timers()
             self._no_current = 0
             for st in self._conn.values():
@@ -209,11 +210,11 @@ class EnergyManager:
         self._used_mains_seq = self.meters.mains_seq
 
         # ---- headroom (Idifference) and its binding component
-        comps: dict[str, int] = {"mains": s.max_mains_a * 10 - imeasured}
+        comps: dict[str, int] = {Limit.MAINS: s.max_mains_a * 10 - imeasured}
         if ev_imeasured is not None:
-            comps["circuit"] = s.max_circuit_a * 10 - ev_imeasured
+            comps[Limit.CIRCUIT] = s.max_circuit_a * 10 - ev_imeasured
         if s.max_sum_mains_a:
-            comps["sum_mains"] = cdiv(s.max_sum_mains_a * 10 - isum, 3)
+            comps[Limit.SUM_MAINS] = cdiv(s.max_sum_mains_a * 10 - isum, 3)
         diff_name = min(comps, key=lambda k: comps[k])
         idiff = comps[diff_name]
 
@@ -225,11 +226,11 @@ class EnergyManager:
         # ---- regulation (only on a new mains reading and when nobody just joined)
         if active and joined and s.mode == Mode.SMART:
             target = s.max_mains_a * 10 - baseload
-            name = "mains"
+            name = Limit.MAINS
             if circuit_applies and s.max_circuit_a * 10 - baseload_ev < target:
-                target, name = s.max_circuit_a * 10 - baseload_ev, "circuit"
+                target, name = s.max_circuit_a * 10 - baseload_ev, Limit.CIRCUIT
             if s.max_sum_mains_a and cdiv(s.max_sum_mains_a * 10 - isum, 3) < target:
-                target, name = cdiv(s.max_sum_mains_a * 10 - isum, 3), "sum_mains"
+                target, name = cdiv(s.max_sum_mains_a * 10 - isum, 3), Limit.SUM_MAINS
             self._iset_da, self._binding = target, name
             notes.append(f"EV joined: Iset reset to {_a(target)} A")
         elif active and fresh and not joined:
@@ -237,9 +238,9 @@ class EnergyManager:
 
         # ---- guard rails
         if self._iset_da > s.max_mains_a * 10 - baseload:
-            self._iset_da, self._binding = s.max_mains_a * 10 - baseload, "mains"
+            self._iset_da, self._binding = s.max_mains_a * 10 - baseload, Limit.MAINS
         if circuit_applies and self._iset_da > s.max_circuit_a * 10 - baseload_ev:
-            self._iset_da, self._binding = s.max_circuit_a * 10 - baseload_ev, "circuit"
+            self._iset_da, self._binding = s.max_circuit_a * 10 - baseload_ev, Limit.CIRCUIT
 
         # ---- shortage
         shortage = hard = False
@@ -278,14 +279,14 @@ class EnergyManager:
         pause: tuple[str, str] | None = None
         if active:
             if imeasured > 2 * s.max_mains_a * 10:
-                pause = ("mains", f"mains {_a(imeasured)} A above 2 x MaxMains ({2 * s.max_mains_a} A)")
+                pause = (Limit.MAINS, f"mains {_a(imeasured)} A above 2 x MaxMains ({2 * s.max_mains_a} A)")
             elif self._no_current > NO_CURRENT_LIMIT:
                 pause = (self._hard_name,
                          f"hard shortage for {self._no_current} cycles (cannot keep MinCurrent)")
             elif self._solar_stop_at is not None and now >= self._solar_stop_at:
-                pause = ("solar", f"Solar stop: import for StopTime ({s.stop_time_min} min)")
+                pause = (Limit.SOLAR, f"Solar stop: import for StopTime ({s.stop_time_min} min)")
             elif self._max_sum_at is not None and now >= self._max_sum_at:
-                pause = ("sum_mains", f"MaxSumMains exceeded for {s.max_sum_mains_time_min} min")
+                pause = (Limit.SUM_MAINS, f"MaxSumMains exceeded for {s.max_sum_mains_time_min} min")
         if pause is not None:
             for c in active:
                 st = self._conn[c.connector]
@@ -376,7 +377,7 @@ class EnergyManager:
                 else:
                     step = 0
                 self._iset_da += step
-                self._binding = "solar"
+                self._binding = Limit.SOLAR
                 notes.append(f"solar {'+' if step >= 0 else ''}{_a(step)} A (Isum-Import {_a(imp)} A)")
         self._iset_da = max(0, min(ISET_MAX_DA, self._iset_da))
 
@@ -410,16 +411,16 @@ class EnergyManager:
                 self._phase_at = None
         hard_name = ""
         if n_min + baseload > s.max_mains_a * 10:
-            hard_name = "mains"
+            hard_name = Limit.MAINS
         elif circuit_applies and n_min + baseload_ev > s.max_circuit_a * 10:
-            hard_name = "circuit"
+            hard_name = Limit.CIRCUIT
         if s.max_sum_mains_a and isum > s.max_sum_mains_a * 10:
             if s.max_sum_mains_time_min == 0:
-                hard_name = hard_name or "sum_mains"
+                hard_name = hard_name or Limit.SUM_MAINS
             elif self._max_sum_at is None:
                 self._max_sum_at = now + s.max_sum_mains_time_min * 60.0
         notes.append(f"shortage: held at MinCurrent{' (hard: ' + hard_name + ')' if hard_name else ''}")
-        return bool(hard_name), hard_name or "mains"
+        return bool(hard_name), hard_name or Limit.MAINS
 
     def _upgrade_check(self, now: float, active: list[EvStatus], isum: int, notes: list[str]) -> None:
         s = self.settings
@@ -447,25 +448,25 @@ class EnergyManager:
         m = s.min_current_a * 10
         if s.mode == Mode.SOLAR:
             if n_active == 0 and isum >= -s.start_current_a * 10:
-                return False, "solar", f"export {_a(-isum)} A not above StartCurrent {s.start_current_a} A"
+                return False, Limit.SOLAR, f"export {_a(-isum)} A not above StartCurrent {s.start_current_a} A"
             if n_active * m > total:
-                return False, "solar", "charging connectors are below MinCurrent"
+                return False, Limit.SOLAR, "charging connectors are below MinCurrent"
             if n_active and isum > s.import_current_a * 10 + total - n_active * m:
-                return False, "solar", "not enough surplus even with the others at MinCurrent"
+                return False, Limit.SOLAR, "not enough surplus even with the others at MinCurrent"
         n = n_active + 1
         if s.mode != Mode.NORMAL and n * m + baseload > s.max_mains_a * 10:
-            return False, "mains", f"{n} x MinCurrent + base load {_a(baseload)} A > MaxMains {s.max_mains_a} A"
+            return False, Limit.MAINS, f"{n} x MinCurrent + base load {_a(baseload)} A > MaxMains {s.max_mains_a} A"
         if circuit_applies and n * m + baseload_ev > s.max_circuit_a * 10:
-            return False, "circuit", f"{n} x MinCurrent + EV base load > MaxCircuit {s.max_circuit_a} A"
+            return False, Limit.CIRCUIT, f"{n} x MinCurrent + EV base load > MaxCircuit {s.max_circuit_a} A"
         if s.mode != Mode.NORMAL and s.max_sum_mains_a and phases * n * m + isum > s.max_sum_mains_a * 10:
-            return False, "sum_mains", f"would exceed MaxSumMains {s.max_sum_mains_a} A"
+            return False, Limit.SUM_MAINS, f"would exceed MaxSumMains {s.max_sum_mains_a} A"
         return True, "", ""
 
     def _decide(self, now: float, statuses: list[EvStatus], active: list[EvStatus], alloc: dict[int, int],
                 isum: int, baseload: int, baseload_ev: int, circuit_applies: bool,
                 total: int) -> dict[int, ConnectorDecision]:
         s = self.settings
-        default = {Mode.NORMAL: "circuit", Mode.SMART: "mains", Mode.SOLAR: "solar"}[s.mode]
+        default = {Mode.NORMAL: Limit.CIRCUIT, Mode.SMART: Limit.MAINS, Mode.SOLAR: Limit.SOLAR}[s.mode]
         regular = default if s.mode == Mode.NORMAL else self._binding
         active_ids = {c.connector for c in active}
         granted = 0
@@ -548,7 +549,7 @@ class EnergyManager:
         self._no_current = 0
         why = ("mains meter data stale (none for >= 11 s): CT_NOCOMM, charging stopped" if stale
                else "waiting for the first mains reading")
-        decisions = {c.connector: _decision(c.connector, "mains", 0, self._conn[c.connector].phases, reason=why)
+        decisions = {c.connector: _decision(c.connector, Limit.MAINS, 0, self._conn[c.connector].phases, reason=why)
                      for c in statuses}
         return EnergyDecision(now=now, mode=s.mode.value, connectors=decisions, stale_mains=stale,
                               explanation=f"{s.mode.value}: {why}", warnings=warnings)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from chargepoint.controller.limits import ENERGY_LIMITS
 from chargepoint.controller.types import SetLimit, SetPhases
 
-#: The named limits the energy manager owns in the controller (``SetLimit.name``).
-LIMIT_NAMES: tuple[str, ...] = ("mains", "circuit", "sum_mains", "solar", "grid_relay")
+#: The named limits the energy manager owns in the controller (``SetLimit.name``):
+#: mains, circuit, sum_mains, solar, grid_relay (chargepoint.controller.limits.Limit).
+LIMIT_NAMES: tuple[str, ...] = ENERGY_LIMITS
 
 
 @dataclass(frozen=True, slots=True)

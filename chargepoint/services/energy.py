@@ -39,6 +39,7 @@ from typing import Any, Protocol
 import structlog
 
 from chargepoint.clock import Clock
+from chargepoint.controller.limits import Limit
 from chargepoint.controller.types import OfferedCurrentChanged, SetLimit
 from chargepoint.energy.adapter import ev_status_from_snapshot
 from chargepoint.energy.manager import CYCLE_S, EnergyManager
@@ -206,7 +207,7 @@ class EnergyService:
     async def start(self) -> None:
         self._unsubscribe = self.station.subscribe(self._on_item)
         if self.override_a is not None:
-            await self.station.submit(SetLimit(0, "override", self.override_a))
+            await self.station.submit(SetLimit(0, Limit.OVERRIDE, self.override_a))
         self._task = asyncio.create_task(self._loop(), name="energy-service")
         log.info("energy_started", mode=self.settings.mode.value, mains_meter=self.mains_source,
                  override_a=self.override_a)
@@ -319,7 +320,7 @@ class EnergyService:
             self.manager.update_settings(new)
             self.override_a = override
             if override != old_override:
-                await self.station.submit(SetLimit(0, "override", override))
+                await self.station.submit(SetLimit(0, Limit.OVERRIDE, override))
             doc = settings_to_api(new, override)
             if self.store is not None:
                 try:

@@ -30,12 +30,13 @@ from datetime import datetime
 from typing import Any
 
 from chargepoint.clock import Clock
+from chargepoint.controller.limits import Limit
 from chargepoint.controller.types import SetLimit, StateChanged
 from chargepoint.smartcharging.composite import CompositeSchedule
 from chargepoint.smartcharging.engine import SmartChargingEngine
 from chargepoint.smartcharging.model import ChargingProfile, ProfileError, Purpose, Verdict
 
-LIMIT_NAME = "ocpp"
+LIMIT_NAME = Limit.OCPP
 #: a boundary timer firing less than this before its instant (float rounding) counts as on time
 EARLY_S = 0.001
 TABLE = "smart_charging_profiles"

@@ -41,7 +41,7 @@ Typical use by the OCPP handlers and the runtime
     # Runtime: apply the limit and wake exactly at the next boundary (no polling)
     lim = engine.limit(connector_id, now, phases=ev_phases)          # one connector / no station cap
     shares = engine.station_share(now, {1: None, 2: None})           # connectors wanting power
-    controller.handle(SetLimit(connector_id, "ocpp", lim.amps if lim else None), mono_now)
+    controller.handle(SetLimit(connector_id, Limit.OCPP, lim.amps if lim else None), mono_now)
     wake_at = engine.next_change(connector_id, now)       # datetime | None
 
     # Persistence (errata 3.37): after every change store the rows, after a reboot restore them

@@ -15,7 +15,15 @@ from typing import Any
 
 from backends.smartevse.emulator import Ch32Emulator
 from chargepoint.controller.types import FaultChanged, OfferedCurrentChanged, StateChanged
-from hal.types import PilotMode, RequestBoardState, SetAuthorization, SetContactors, SetLock, SetPilot
+from hal.types import (
+    BoardState,
+    PilotMode,
+    RequestBoardState,
+    SetAuthorization,
+    SetContactors,
+    SetLock,
+    SetPilot,
+)
 
 OUTPUT_TYPES = (SetPilot, SetContactors, SetLock, SetAuthorization, RequestBoardState, StateChanged,
                 FaultChanged, OfferedCurrentChanged)
@@ -26,7 +34,7 @@ def is_safe_command(item: Any) -> bool:
     if isinstance(item, SetContactors):
         return not item.c1
     if isinstance(item, RequestBoardState):
-        return item.state in ("C1", "B1", "F")
+        return item.state in (BoardState.C1, BoardState.B1, BoardState.F)
     if isinstance(item, SetPilot):
         return item.mode in (PilotMode.CONSTANT, PilotMode.STATE_F, PilotMode.OFF)
     return False
