@@ -142,33 +142,28 @@ _NOT_REQUESTING: frozenset[Pilot] = frozenset({None, PilotLevel.V9})
 
 Row = tuple[frozenset[Pilot], Guard, SubState | Next]
 
-#: A, B1, D: wait for everything that allows PWM, then offer it (B2)
-_IDLE: tuple[Row, ...] = (
+#: A, B1, B2, D, E, F (not energised) start with these rows
+_NOT_ENERGISED: tuple[Row, ...] = (
     (_NO_READING, _always, STAY),
     (_AT_12V, _always, _a_or_f),
     (ANY, _unavailable, _F),
+)
+#: A, B1, D: wait for everything that allows PWM, then offer it (B2)
+_IDLE: tuple[Row, ...] = (
+    *_NOT_ENERGISED,
     (_AT_3V, _no_ventilation, _D),
     (ANY, _not_ready, _B1),
     (ANY, _always, _B2),
-)
-#: E, F: recover through B1 and its ChargeDelay
-_RECOVERING: tuple[Row, ...] = (
-    (_NO_READING, _always, STAY),
-    (_AT_12V, _always, _a_or_f),
-    (ANY, _unavailable, _F),
-    (ANY, _always, _B1),
 )
 
 TABLE: dict[SubState, tuple[Row, ...]] = {
     _A: _IDLE,
     _B1: _IDLE,
     _D: _IDLE,
-    _E: _RECOVERING,
-    _F: _RECOVERING,
+    _E: (*_NOT_ENERGISED, (ANY, _always, _B1)),  # recovering: through B1 and its ChargeDelay
+    _F: (*_NOT_ENERGISED, (ANY, _always, _B1)),
     _B2: (  # PWM offered: close after the debounce
-        (_NO_READING, _always, STAY),
-        (_AT_12V, _always, _a_or_f),
-        (ANY, _unavailable, _F),
+        *_NOT_ENERGISED,
         (_AT_3V, _no_ventilation, _D),
         (ANY, _not_ready, _B1),
         (_REQUESTING, _ready_for_c, _C2),
