@@ -20,6 +20,7 @@ from chargepoint.controller import (
 from chargepoint.controller.follower import SUBSTATE_OF
 from chargepoint.controller.transitions import ANY, TABLE
 from chargepoint.energy import LIMIT_NAMES
+from chargepoint.energy.grid_relay import GRID_RELAY
 from chargepoint.services.smart_charging import LIMIT_NAME
 from hal.types import (
     BoardCapabilities,
@@ -33,9 +34,10 @@ from hal.types import (
 
 def test_limit_values_are_the_wire_strings() -> None:
     assert {str(m) for m in Limit} == {
-        "max", "cable", "hardware", "ocpp", "mains", "circuit", "sum_mains", "solar", "override"
+        "max", "cable", "hardware", "ocpp", "mains", "circuit", "sum_mains", "solar", "override", "grid_relay"
     }
-    assert LIMIT_NAMES == ENERGY_LIMITS == ("mains", "circuit", "sum_mains", "solar")
+    assert LIMIT_NAMES == ENERGY_LIMITS == ("mains", "circuit", "sum_mains", "solar", "grid_relay")
+    assert GRID_RELAY == "grid_relay"
     assert LIMIT_NAME == "ocpp"
     # a StrEnum is a str: equal, same hash, JSON as the plain string, formatted as the value
     assert {"ocpp": 1}[Limit.OCPP] == 1 and {Limit.SOLAR: 2}["solar"] == 2
