@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -19,7 +21,12 @@ from chargepoint.api import LocalApi
 from chargepoint.clock import Clock
 from chargepoint.config import Config, parse_hostport
 from chargepoint.recording import RecordingConnection, TraceRecorder
-from chargepoint.runtime import Runtime
+from chargepoint.runtime import Runtime, ServiceFactory, SourceFactory, launch
+
+if TYPE_CHECKING:
+    from chargepoint.csms import TestCsms
+    from chargepoint.ocpp.client import OcppClient
+    from chargepoint.ocpp.options import OcppOptions
 
 log = structlog.get_logger("app")
 
@@ -28,7 +35,7 @@ class StartupError(RuntimeError):
     """Something the charge point needs could not be started; the message says what and why."""
 
 
-def ocpp_options(config: Config, csms_url: str) -> Any:
+def ocpp_options(config: Config, csms_url: str) -> OcppOptions:
     from chargepoint.ocpp.options import OcppOptions
 
     o = config.ocpp
@@ -49,10 +56,20 @@ def ocpp_options(config: Config, csms_url: str) -> Any:
     )
 
 
+@dataclass(frozen=True)
+class OcppTuning:
+    """What a harness changes of the OCPP client that ``chargepoint run`` builds from the configuration:
+    ``options`` replaces fields of :class:`~chargepoint.ocpp.options.OcppOptions` (initial configuration
+    keys, reconnect backoff, ...); ``rng_seed`` makes the backoff jitter reproducible."""
+
+    options: Mapping[str, Any] = field(default_factory=dict)
+    rng_seed: int | None = None
+
+
 class OcppFacade:
     """What the local API and the logs need to know of the OCPP client."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: OcppClient) -> None:
         self.client = client
 
     def status(self) -> dict[str, Any]:
@@ -73,12 +90,15 @@ class OcppFacade:
 class OcppService:
     """The OCPP client as a runtime service; its Reset becomes a runtime restart."""
 
-    def __init__(self, runtime: Runtime, csms_url: str, recorder: TraceRecorder | None) -> None:
+    def __init__(self, runtime: Runtime, csms_url: str, recorder: TraceRecorder | None,
+                 tuning: OcppTuning | None = None) -> None:
         from chargepoint.ocpp.client import OcppClient
 
         cfg = runtime.config
+        tuning = tuning or OcppTuning()
         self.runtime = runtime
-        self.client = OcppClient(runtime.clock, runtime.station, ocpp_options(cfg, csms_url), cfg.data_dir)
+        options = replace(ocpp_options(cfg, csms_url), **tuning.options)
+        self.client = OcppClient(runtime.clock, runtime.station, options, cfg.data_dir, rng_seed=tuning.rng_seed)
         if recorder is not None:
             self.client.wrap_connection = lambda ws: RecordingConnection(ws, recorder)
         runtime.ocpp = OcppFacade(self.client)
@@ -101,24 +121,28 @@ class OcppService:
         await self.client.stop()
 
 
-class RecorderAttachment:
-    """Subscribes the process-wide recorder to the current station."""
+class StationSubscription:
+    """Subscribes a listener that outlives the station (the process-wide recorder, a scenario's
+    observers) to each new station; ``controls`` also hears the simulation controls of a sim board."""
 
-    def __init__(self, runtime: Runtime, recorder: TraceRecorder) -> None:
+    def __init__(self, runtime: Runtime, listener: Callable[[Any], None],
+                 controls: Callable[..., None] | None = None) -> None:
         self.runtime = runtime
-        self.recorder = recorder
-        self._unsubscribe: Any = None
+        self.listener = listener
+        self.controls = controls
+        self._unsubscribe: Callable[[], None] | None = None
 
     async def start(self) -> None:
         assert self.runtime.station is not None
-        self._unsubscribe = self.runtime.station.subscribe(self.recorder.station_item)
+        self._unsubscribe = self.runtime.station.subscribe(self.listener)
         board = self.runtime.station.board
-        if hasattr(board, "control_listeners"):
-            board.control_listeners.append(self.recorder.sim)
+        if self.controls is not None and hasattr(board, "control_listeners"):
+            board.control_listeners.append(self.controls)
 
     async def stop(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
+            self._unsubscribe = None
 
 
 def trace_header_config(config: Config) -> dict[str, Any]:
@@ -137,17 +161,21 @@ def trace_header_config(config: Config) -> dict[str, Any]:
 
 
 def build_runtime(config: Config, clock: Clock, *, csms_url: str | None = None,
-                  recorder: TraceRecorder | None = None) -> Runtime:
-    """The runtime with its services: OCPP (when a CSMS URL is known), local API, recorder."""
-    runtime = Runtime(config=config, clock=clock)
+                  recorder: TraceRecorder | None = None, ocpp: OcppTuning | None = None,
+                  sources: Sequence[SourceFactory] = (), services: Sequence[ServiceFactory] = ()) -> Runtime:
+    """The runtime with its services: recorder, local API (``http.listen``), OCPP (when a CSMS URL is
+    known), then ``services`` (a harness's own, started last); ``sources`` are extra event sources of
+    every station (:class:`~chargepoint.runtime.Runtime`)."""
+    runtime = Runtime(config=config, clock=clock, source_factories=list(sources))
     url = csms_url or config.ocpp.csms_url
     if recorder is not None:
-        runtime.service_factories.append(lambda rt: RecorderAttachment(rt, recorder))
+        runtime.service_factories.append(lambda rt: StationSubscription(rt, recorder.station_item, recorder.sim))
     if config.http.listen:  # bound before OCPP starts: a taken port must fail before we boot
         host, port = parse_hostport(config.http.listen, "http.listen")
         runtime.service_factories.append(lambda rt: LocalApi(rt, host, port))
     if url:
-        runtime.service_factories.append(lambda rt: OcppService(rt, url, recorder))
+        runtime.service_factories.append(lambda rt: OcppService(rt, url, recorder, ocpp))
+    runtime.service_factories += services
     return runtime
 
 
@@ -174,19 +202,12 @@ async def run_chargepoint(config: Config, clock: Clock, *, ready: asyncio.Event 
     if runtime_holder is not None:
         runtime_holder.append(runtime)
     try:
-        task = asyncio.create_task(runtime.run(), name="runtime")
-        while (runtime.station is None or len(runtime.services) < len(runtime.service_factories)
-               or not all(_started(s) for s in runtime.services)):
-            if task.done():
-                break
-            await clock.sleep(0.05)
-        if task.done() and task.exception() is not None:
-            exc = task.exception()
-            if isinstance(exc, OSError):
-                raise StartupError(f"cannot start: {exc.strerror or exc} (check http.listen / backend.serial)")
-            if isinstance(exc, ValueError | LookupError):
-                raise StartupError(f"cannot start: {exc}")
-            await task
+        try:
+            task = await launch(runtime)
+        except OSError as exc:
+            raise StartupError(f"cannot start: {exc.strerror or exc} (check http.listen / backend.serial)") from None
+        except (ValueError, LookupError) as exc:
+            raise StartupError(f"cannot start: {exc}") from None
         _print_banner(config, url, csms, runtime)
         if ready is not None:
             ready.set()
@@ -199,11 +220,7 @@ async def run_chargepoint(config: Config, clock: Clock, *, ready: asyncio.Event 
     return 0
 
 
-def _started(service: Any) -> bool:
-    return getattr(service, "bound_port", True) is not None
-
-
-def _print_banner(config: Config, url: str, csms: Any, runtime: Runtime) -> None:
+def _print_banner(config: Config, url: str, csms: TestCsms | None, runtime: Runtime) -> None:
     lines = [f"smartevse-chargepoint {config.chargepoint.id}: backend {config.backend.name}, "
              f"{config.backend.connectors} connector(s)", f"  OCPP endpoint   {url}/{config.chargepoint.id}"]
     if csms is not None:

@@ -109,7 +109,7 @@ class _Collector:
         self.result = result
         self._last: dict[int, tuple[float, float, float | None, float]] = {}
         self._actual: dict[int, tuple[float, float]] = {}
-        self.station: Any = None
+        self.stack: Stack | None = None  # the station sampled is the stack's current one
         self.end: float | None = None  # nothing after the scenario's duration is kept
 
     def _late(self, t: float) -> bool:
@@ -152,9 +152,9 @@ class _Collector:
             self._sample(item.connector)
 
     def _sample(self, connector: int) -> None:
-        if self.station is None or connector < 1 or self._late(self.now()):
+        if self.stack is None or connector < 1 or self._late(self.now()):
             return
-        snap = self.station.snapshot(connector)
+        snap = self.stack.station.snapshot(connector)
         actual, power = self._actual.get(connector, (0.0, 0.0))
         limit = snap.limits.get(Limit.OCPP)
         key = (snap.offered_current_a, actual, limit, power)
@@ -198,24 +198,22 @@ async def run_in_clock(scn: Scenario, clock: Clock, *, trace_path: str | None = 
                        progress: Callable[[float], None] | None = None) -> RunResult:
     """Run ``scn`` on ``clock`` (already running); returns the result without evaluating expectations."""
     result = RunResult(scn)
-    stack = Stack(clock, scn.chargepoint, scn.csms)
     t0 = clock.monotonic()
     col = _Collector(clock, t0, result)
     recorder: TraceRecorder | None = None
+    observers: list[Callable[[Any], None]] = [col.on_station]
+    frame_listeners: list[Callable[[Frame], None]] = [col.on_frame]
+    if trace_path is not None:
+        recorder = TraceRecorder(clock, trace_path, {"scenario": scn.name, "chargepoint": vars(scn.chargepoint),
+                                                     "csms": scn.csms})
+        observers.append(recorder.station_item)
+        # frames as the charge point sees them: "out" = charge point -> CSMS
+        frame_listeners.append(lambda f: recorder.frame("out" if f.direction == CP_TO_CSMS else "in", f.raw))  # type: ignore[union-attr]
+    stack = Stack(clock, scn.chargepoint, scn.csms, observers=observers, frame_listeners=frame_listeners)
+    col.stack = stack
     call_tasks: list[asyncio.Task[Any]] = []
     try:
         await stack.start()
-        assert stack.csms is not None and stack.station is not None
-        col.station = stack.station
-        stack.csms.frame_log.listeners.append(col.on_frame)
-        stack.station.subscribe(col.on_station)
-        if trace_path is not None:
-            recorder = TraceRecorder(clock, trace_path, {"scenario": scn.name, "chargepoint": vars(scn.chargepoint),
-                                                         "csms": scn.csms})
-            # frames as the charge point sees them: "out" = charge point -> CSMS
-            stack.csms.frame_log.listeners.append(
-                lambda f: recorder.frame("out" if f.direction == CP_TO_CSMS else "in", f.raw))  # type: ignore[union-attr]
-            stack.station.subscribe(recorder.station_item)
         plan: list[tuple[float, int, int, Any]] = []
         for i, step in enumerate(scn.steps):
             plan.append((step.at, 0, i, step))
@@ -226,6 +224,7 @@ async def run_in_clock(scn: Scenario, clock: Clock, *, trace_path: str | None = 
         ticker = asyncio.create_task(_progress(clock, t0, scn.duration, progress)) if progress else None
         for at, _, index, item in plan:
             await clock.sleep_until(t0 + at)
+            stack.check()
             if isinstance(item, Step):
                 col.note("step", _step_text(item))
                 if recorder is not None and item.kind in TRACED_STEPS:
@@ -242,6 +241,7 @@ async def run_in_clock(scn: Scenario, clock: Clock, *, trace_path: str | None = 
         # then keep only what happened up to the end: the same timeline every run
         col.end = scn.duration
         await clock.sleep(SETTLE_S)
+        stack.check()
         if ticker is not None:
             ticker.cancel()
             progress(1.0)  # type: ignore[misc]
@@ -301,6 +301,7 @@ async def _apply(stack: Stack, step: Step, result: RunResult, col: _Collector) -
             stack.clock.set_wall_offset(stack.clock.wall_offset + a["jump"])
         elif step.kind == "load":
             on = any(x > 0 for x in a["currents"])
+            assert stack.house is not None  # the schema allows load steps only with a sim house
             stack.house.set_load(a["name"], tuple(a["currents"]) if on else None, subpanel=a["subpanel"])
         elif step.kind == "call":
             async def call() -> None:
@@ -324,7 +325,6 @@ def _observe(stack: Stack, exp: Expectation, index: int, result: RunResult, col:
         n = a["connector"]
         seen: dict[str, Any] = {"status": _last_status(result.frames, n)}
         if n >= 1:
-            assert stack.station is not None
             snap = stack.station.snapshot(n)
             seen.update(state=str(snap.substate), iec_state=str(snap.iec_state), offered=snap.offered_current_a,
                         contactors="closed" if snap.contactor_c1 else "open", binding_limit=snap.binding_limit,

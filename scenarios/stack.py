@@ -1,8 +1,23 @@
-"""The real stack a scenario runs against: test CSMS <- loopback websocket -> OcppClient -> Station ->
-Controller -> sim board, all on one clock (a VirtualClock for replays).
+"""The real stack a scenario runs against: the production :class:`~chargepoint.runtime.Runtime`, built
+by :func:`chargepoint.app.build_runtime` exactly as ``chargepoint run`` builds it (sim backend,
+controller, station, energy service, OCPP client; no local API), on one clock (a VirtualClock for
+replays), connected over a loopback websocket to the scenario's test CSMS.
 
-Built the same way as ``chargepoint.runtime.Runtime`` builds it (backend from the registry, controller
-settings from the configuration), plus the OCPP client and a scripted mains meter.
+The scenario's charge point (:class:`~scenarios.schema.ChargePointSpec`) becomes a
+:class:`~chargepoint.config.Config` (:func:`scenario_config`).  What a scenario adds plugs into the
+runtime's seams, not into its own wiring:
+
+* the test CSMS with the scenario's behaviour -- outside the runtime, like the embedded CSMS of
+  ``chargepoint run``;
+* the scripted mains meter of ``mains`` steps -- a source factory (a new meter for every station);
+* the initial OCPP configuration keys, a shorter reconnect cap and a fixed backoff seed -- the
+  OCPP tuning of ``build_runtime``;
+* the runner's observers -- services started with every station.
+
+An OCPP Reset restarts the whole station in-process, as in ``chargepoint run``: the board, the
+controller and the services are built again (the sim board's EV and house start afresh, as they do
+after a Reset of ``chargepoint run --backend sim``), so steps always act on :attr:`Stack.board`,
+the board of the current station.
 """
 
 from __future__ import annotations
@@ -11,19 +26,46 @@ import asyncio
 import contextlib
 import os
 import tempfile
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from backends import registry
+from backends.sim.board import SimBoard
+from backends.sim.house import SimHouse
+from chargepoint.app import OcppTuning, StationSubscription, build_runtime
 from chargepoint.clock import Clock
-from chargepoint.controller import Controller
-from chargepoint.controller.types import ControllerSettings
-from chargepoint.csms import Behaviour, TestCsms
-from chargepoint.ocpp.client import OcppClient
-from chargepoint.ocpp.options import OcppOptions
+from chargepoint.config import Config, load_config
+from chargepoint.csms import Behaviour, Frame, TestCsms
+from chargepoint.runtime import Runtime, ServiceFactory, launch
 from chargepoint.station import Station
+from hal.interfaces import Board
 from hal.types import MeterReading
 from scenarios.schema import ChargePointSpec
+
+#: OCPP client settings of a replay that the configuration file does not have: reconnect within 30 s
+#: (a scenario's offline periods are short), a fixed seed for the backoff jitter (the same timeline
+#: every run)
+RECONNECT_MAX_S = 30.0
+RNG_SEED = 1
+
+
+def scenario_config(spec: ChargePointSpec, data_dir: str | Path) -> Config:
+    """The configuration of ``chargepoint run`` that builds the scenario's charge point (validated by
+    :func:`load_config`; the environment is not read: a replay does not depend on the shell)."""
+    config = load_config(env={}, overrides={
+        "chargepoint.id": spec.id, "chargepoint.data_dir": str(data_dir),
+        "backend.name": "sim", "backend.connectors": spec.connectors,
+        "backend.max_current_a": spec.hardware_max_current_a, "backend.phases": spec.phases,
+        "backend.has_lock": spec.has_lock,
+        "controller.max_current_a": spec.max_current_a, "controller.min_current_a": spec.min_current_a,
+        "controller.fixed_cable": spec.fixed_cable,
+        "ocpp.vendor": spec.vendor, "ocpp.model": spec.model, "ocpp.serial": spec.serial,
+        "ocpp.firmware": spec.firmware,
+        "http.listen": "",  # no local API: the scenario drives the board itself
+    })
+    # the mains readings of a scenario come from a meter on the station: the sim house or mains steps
+    return replace(config, sim=dict(spec.sim), energy={"mains_meter": "meter", **spec.energy})
 
 
 class MainsMeter:
@@ -39,13 +81,13 @@ class MainsMeter:
     async def close(self) -> None:
         self._queue.put_nowait(None)
 
-    def push(self, currents: list[float], voltage: float) -> MeterReading:
+    def push(self, currents: Sequence[float], voltage: float) -> MeterReading:
         reading = MeterReading(0, (voltage, voltage, voltage), (currents[0], currents[1], currents[2]),
                                voltage * sum(currents), self.energy_wh)
         self._queue.put_nowait(reading)
         return reading
 
-    async def events(self) -> Any:
+    async def events(self) -> AsyncIterator[MeterReading]:
         while True:
             item = await self._queue.get()
             if item is None:
@@ -54,10 +96,12 @@ class MainsMeter:
 
 
 class Stack:
-    """Start/stop the parts; ``restart_client()`` does what the runtime does on an OCPP Reset."""
+    """Start/stop the scenario's CSMS and the production runtime."""
 
     def __init__(self, clock: Clock, spec: ChargePointSpec, behaviour: dict[str, Any],
-                 data_dir: str | Path | None = None) -> None:
+                 data_dir: str | Path | None = None,
+                 observers: Sequence[Callable[[Any], None]] = (),
+                 frame_listeners: Sequence[Callable[[Frame], None]] = ()) -> None:
         self.clock = clock
         self.spec = spec
         self.behaviour_changes = behaviour
@@ -70,97 +114,69 @@ class Stack:
             self._tmp = tempfile.TemporaryDirectory(prefix="scenario-", dir=where)
             data_dir = self._tmp.name
         self.data_dir = Path(data_dir)
+        self.config = scenario_config(spec, self.data_dir)
+        #: station listeners subscribed to every station the runtime builds (before its first step)
+        self.observers = list(observers)
+        #: listeners of the CSMS frame log, attached before the charge point connects
+        self.frame_listeners = list(frame_listeners)
         self.csms: TestCsms | None = None
-        self.board: Any = None
-        self.controller: Controller | None = None
-        self.station: Station | None = None
-        self.client: OcppClient | None = None
+        self.runtime: Runtime | None = None
+        self.mains = MainsMeter()  # replaced with every station
+        self._task: asyncio.Task[None] | None = None
+
+    # -- the current station's parts -------------------------------------------------------------
+    @property
+    def station(self) -> Station:
+        assert self.runtime is not None and self.runtime.station is not None, "the stack is not started"
+        return self.runtime.station
+
+    @property
+    def board(self) -> SimBoard:
+        board = self.station.board
+        assert isinstance(board, SimBoard)
+        return board
+
+    @property
+    def house(self) -> SimHouse | None:
+        """The sim house (``sim.house``) of the current station, else None."""
+        return self.runtime.house if self.runtime is not None else None
+
+    @property
+    def restarts(self) -> int:
+        """In-process restarts of the runtime so far (OCPP Resets)."""
+        return self.runtime.starts - 1 if self.runtime is not None else 0
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def _mains_source(self, runtime: Runtime, board: Board) -> MainsMeter:
         self.mains = MainsMeter()
-        self.house: Any = None  # backends.sim.house.SimHouse with chargepoint.sim.house
-        self.energy: Any = None  # chargepoint.services.energy.EnergyService with an energy table or a house
-        self.restarts = 0
-        self._client_task: asyncio.Task[None] | None = None
-        self._watch: asyncio.Task[None] | None = None
-
-    def backend_options(self) -> dict[str, Any]:
-        s = self.spec
-        return {"connectors": s.connectors, "max_current_a": s.hardware_max_current_a, "phases": s.phases,
-                "has_lock": s.has_lock and not s.fixed_cable, "fixed_cable": s.fixed_cable, **s.sim}
-
-    def controller_settings(self) -> ControllerSettings:
-        s = self.spec
-        return ControllerSettings(connectors=s.connectors, max_current_a=s.max_current_a,
-                                  min_current_a=s.min_current_a, phases=s.phases, fixed_cable=s.fixed_cable,
-                                  has_lock=s.has_lock and not s.fixed_cable)
-
-    def ocpp_options(self) -> OcppOptions:
-        assert self.csms is not None
-        s = self.spec
-        return OcppOptions(csms_url=self.csms.url, cp_id=s.id, connectors=s.connectors, vendor=s.vendor, model=s.model,
-                           serial=s.serial, firmware=s.firmware, config=dict(s.config), reconnect_min_s=1.0, reconnect_max_s=30.0)
+        return self.mains
 
     async def start(self) -> None:
         behaviour = Behaviour()
         behaviour.update(self.behaviour_changes)
         # keep-alive pings off on the CSMS side: they would only add frames to a virtual-time replay
         self.csms = TestCsms(self.clock, http_port=None, console_log=False, behaviour=behaviour, ping_interval=None)
+        self.csms.frame_log.listeners.extend(self.frame_listeners)
         await self.csms.start()
-        self.board = registry.create("sim", self.clock, self.backend_options())
-        self.controller = Controller(self.controller_settings(), self.board.capabilities)
-        self.station = Station(self.clock, self.board, self.controller, backend_name="sim",
-                               extra_sources=[self.mains, *self._house()])
-        await self._start_energy()
-        await self._start_client()
-        self._watch = asyncio.create_task(self._watch_restart(), name="scenario-restart-watch")
+        tuning = OcppTuning(options={"config": dict(self.spec.config), "reconnect_max_s": RECONNECT_MAX_S},
+                            rng_seed=RNG_SEED)
+        observers: list[ServiceFactory] = [
+            (lambda rt, listener=listener: StationSubscription(rt, listener)) for listener in self.observers]
+        self.runtime = build_runtime(self.config, self.clock, csms_url=self.csms.url, ocpp=tuning,
+                                     sources=[self._mains_source], services=observers)
+        self._task = await launch(self.runtime)
 
-    def _house(self) -> list[Any]:
-        """The sim house (``sim.house``): a second mains (connector 0) source of the station."""
-        from backends.sim.house import house_source
-
-        self.house = house_source(self.clock, self.board, self.spec.sim)
-        return [self.house] if self.house is not None else []
-
-    async def _start_energy(self) -> None:
-        """The EnergyService (with an ``energy`` table or a house), then the station."""
-        from chargepoint.services.energy import EnergyService
-
-        assert self.station is not None
-        if self.spec.energy or self.house is not None:
-            self.energy = EnergyService.from_config(
-                self.clock, self.station, self.spec.energy, max_current_a=self.spec.max_current_a,
-                min_current_a=self.spec.min_current_a, data_dir=None, house=self.house)
-        await self.station.start()
-        if self.energy is not None:
-            await self.energy.start()
-
-    async def _start_client(self) -> None:
-        self.client = OcppClient(self.clock, self.station, self.ocpp_options(), self.data_dir, rng_seed=1)
-        self._client_task = asyncio.create_task(self.client.run(), name="ocpp-client")
-        await self.client.ready.wait()
-
-    async def _stop_client(self) -> None:
-        if self._client_task is not None:
-            self._client_task.cancel()
-            await asyncio.gather(self._client_task, return_exceptions=True)
-            self._client_task = None
-
-    async def _watch_restart(self) -> None:
-        while True:
-            assert self.client is not None
-            await self.client.restart_requested.wait()
-            await self._stop_client()
-            self.restarts += 1
-            await self._start_client()
+    def check(self) -> None:
+        """Raise what stopped the runtime, if it stopped on its own (a failed restart, a crash)."""
+        if self._task is not None and self._task.done():
+            self._task.result()
+            raise RuntimeError("the runtime stopped before the scenario ended")
 
     async def stop(self) -> None:
-        if self._watch is not None:
-            self._watch.cancel()
-            await asyncio.gather(self._watch, return_exceptions=True)
-        await self._stop_client()
-        if self.energy is not None:
-            await self.energy.stop()
-        if self.station is not None:
-            await self.station.stop()
+        if self.runtime is not None and self._task is not None:
+            self.runtime.stop_requested.set()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
         if self.csms is not None:
             await self.csms.stop()
         if self._tmp is not None:

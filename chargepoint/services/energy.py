@@ -170,6 +170,7 @@ class EnergyService:
         self.faults: set[str] = set()
         self.cycles = 0
         self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()  # an input arrived (see _steady)
         self._task: asyncio.Task[None] | None = None
         self._pending: set[asyncio.Future[EnergyDecision]] = set()
         self._unsubscribe: Callable[[], None] | None = None
@@ -228,6 +229,7 @@ class EnergyService:
     async def _loop(self) -> None:
         next_at = self.clock.monotonic()
         while True:
+            self._wake.clear()
             try:
                 await self.step()
             except Exception:  # the regulation must keep running; the error is logged
@@ -236,7 +238,22 @@ class EnergyService:
             now = self.clock.monotonic()
             if next_at < now:  # fell behind (CPU starved): skip, never burst
                 next_at = now
+            if self._steady():
+                # no cycle can change the decision until an input does: wait for one, then carry on
+                # at the next instant of the 2-s grid, as if the cycles in between had run
+                await self._wake.wait()
+                now = self.clock.monotonic()
+                while next_at < now:
+                    next_at += self.cycle_s
             await self.clock.sleep_until(next_at)
+
+    def _steady(self) -> bool:
+        """Normal mode with one connector: the manager never limits (the firmware's lone EVSE) and,
+        without EV meter readings (their staleness is timed) and a limiting grid relay, its decision depends only on the settings
+        and the connector's status -- so the 2-s cycle may sleep until one of them changes."""
+        d = self.previous
+        return (d is not None and self.settings.mode is Mode.NORMAL and len(d.connectors) == 1
+                and not self.manager.meters.ev and not self.manager.grid_relay_limiting)
 
     # ------------------------------------------------------------------ inputs
     def _on_item(self, item: Any) -> None:
@@ -249,7 +266,11 @@ class EnergyService:
                 self.manager.feed_meter_reading(self.clock.monotonic(), item)
             except ValueError as exc:
                 log.warning("energy_meter_reading_refused", connector=item.connector, error=str(exc))
-        elif isinstance(item, GridRelayReading):
+            if item.connector != 0:
+                self._wake.set()
+            return
+        self._wake.set()  # a board event or a controller output: the connector's status may have changed
+        if isinstance(item, GridRelayReading):
             if item.limiting != self.manager.grid_relay_limiting:
                 log.warning("grid_relay", limiting=item.limiting,
                             max_sum_mains_a=self.settings.grid_relay_max_sum_mains_a)
@@ -268,6 +289,7 @@ class EnergyService:
         if self.mains_source != "api":
             raise SettingsError("mains_meter", f"the mains meter is {self.mains_source!r}, not 'api'")
         self.manager.feed_mains(self.clock.monotonic(), l1, l2, l3)
+        self._wake.set()
 
     def feed_ev_meter_api(self, l1: float, l2: float, l3: float, power_w: float | None = None,
                           energy_wh: float | None = None) -> None:
@@ -275,6 +297,7 @@ class EnergyService:
         now = self.clock.monotonic()
         self.manager.feed_ev_meter(now, 0, l1, l2, l3)
         self.ev_meter_api = EvMeterApiReading(now, (float(l1), float(l2), float(l3)), power_w, energy_wh)
+        self._wake.set()
 
     def feed_grid_relay_api(self, limiting: bool) -> None:
         """The grid relay state from the API (a control box read by home automation)."""
@@ -297,6 +320,7 @@ class EnergyService:
     def feed_battery_api(self, current_a: float) -> None:
         """Home battery current (A, + = charging); valid for 60 s, used in Solar mode only."""
         self.manager.feed_battery(self.clock.monotonic(), current_a)
+        self._wake.set()
 
     # ------------------------------------------------------------------ settings
     async def update(self, changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -318,6 +342,7 @@ class EnergyService:
                 override = _check_override(override, new)
             old_override = self.override_a
             self.manager.update_settings(new)
+            self._wake.set()
             self.override_a = override
             if override != old_override:
                 await self.station.submit(SetLimit(0, Limit.OVERRIDE, override))

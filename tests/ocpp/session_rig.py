@@ -1,5 +1,11 @@
 """Test rig for the OCPP session: the real charge point (sim board -> controller -> station ->
-OcppClient) against the real test CSMS over loopback websockets, in virtual time."""
+OcppClient) against the real test CSMS over loopback websockets, in virtual time.
+
+Why not :class:`chargepoint.runtime.Runtime`: these are tests of the OCPP client, and several of them
+(power loss TC_032, reservations surviving a restart, boot with a plugged EV) stop and start the
+client alone while the board and its simulated EV stay as they are -- an application restart with the
+car still plugged in, which the Runtime (it rebuilds the sim board on every start) cannot show.
+Scenario replay and the HIL harness run the Runtime."""
 
 from __future__ import annotations
 
