@@ -122,31 +122,29 @@ class OcppClient:
         keys.security_prerequisites = self._security_prerequisites
         outbox = Outbox(self.clock, store.db, keys, log.getChild("outbox"))
         ctx = OcppContext(clock=self.clock, station=self.station, store=store, keys=keys, outbox=outbox,
-                          data_dir=self.data_dir, log=log, options=opts)
+                          data_dir=self.data_dir, options=opts, availability=Availability(store, self.station, n),
+                          log=log, reset=self._reset)
         self.ctx = ctx
         ctx.transactions = TransactionManager(ctx)
         ctx.auth = AuthorizationService.from_context(ctx)
-        ctx.reservations = ReservationService.from_context(ctx)
+        ctx.reservations = reservations = ReservationService.from_context(ctx)
         ctx.firmware = FirmwareService.from_context(ctx)
         ctx.diagnostics = DiagnosticsService.from_context(ctx)
         ctx.status = StatusReporter(ctx)
-        avail = Availability(store, self.station, n)
-        ctx.extras["availability"] = avail
-        avail.on_change = ctx.status.refresh
-        ctx.extras["reset"] = self._reset
-        ctx.extras["data_transfer"] = {}
+        ctx.availability.on_change = ctx.status.refresh
         self._registration = Registration(ctx)
-        ctx.extras["trigger_boot"] = self._registration.trigger
+        ctx.trigger_boot = self._registration.trigger
         ctx.transactions.listeners.append(ctx.status.refresh)
-        ctx.reservations.subscribe(ctx.status.refresh)
-        ctx.reservations.start()
+        reservations.subscribe(ctx.status.refresh)
+        reservations.start()
         outbox.on_clock = self._on_heartbeat_time
         keys.subscribe(self._on_key_change)
         self._unsubscribe.append(self.station.subscribe(ctx.transactions.on_station_event))
         self._unsubscribe.append(self.station.subscribe(self._on_station_item))
         ctx.transactions.recover()
-        ctx.smart_charging = SmartChargingService.from_context(ctx)  # after recover(): no stale TxProfiles
-        ctx.smart_charging.start()
+        smart = SmartChargingService.from_context(ctx)  # after recover(): no stale TxProfiles
+        ctx.smart_charging = smart
+        smart.start()
         return ctx
 
     def _teardown(self) -> None:
@@ -157,6 +155,8 @@ class OcppClient:
         if ctx is None:
             return
         for svc in (ctx.reservations, ctx.firmware, ctx.diagnostics, ctx.smart_charging):
+            if svc is None:
+                continue
             try:
                 svc.stop()
             except Exception:
@@ -229,7 +229,7 @@ class OcppClient:
         ctx = self._setup()
         aligned = ctx.outbox.spawn(self._aligned_loop(), "clock-aligned")
         try:
-            await ctx.extras["availability"].apply_all()
+            await ctx.availability.apply_all()
             self.ready.set()
             while True:
                 try:

@@ -1,0 +1,71 @@
+"""Schema validation of OCPP-J messages, synchronously, with the ``ocpp`` library's error mapping.
+
+The library validates in a thread-pool executor (``validate_payload``); for the CALLs we send and
+the CALLRESULTs we receive our payloads are small, and a thread hop per message costs more than the
+check.  Built on the library's public ``get_validator``; the mapping is the library's:
+
+| schema failure | error |
+|---|---|
+| wrong type, maxLength | TypeConstraintViolation |
+| additionalProperties | FormatViolation (cause: the schema message) |
+| required | ProtocolError |
+| anything else | FormatViolation |
+| no schema for the action | NotImplemented |
+
+SetChargingProfile / RemoteStartTransaction CALLs and GetCompositeSchedule CALLRESULTs are
+re-parsed with ``decimal.Decimal`` (``multipleOf 0.1`` is then exact), as the library does.
+"""
+
+from __future__ import annotations
+
+import decimal
+import json
+
+from jsonschema.exceptions import ValidationError as SchemaValidationError
+
+from chargepoint.ocpp.library import (
+    OCPP_VERSION,
+    Call,
+    CallResult,
+    FormatViolationError,
+    OCPPError,
+    OcppNotImplementedError,
+    ProtocolError,
+    TypeConstraintViolationError,
+    get_validator,
+)
+
+_DECIMAL_CALLS = frozenset({"SetChargingProfile", "RemoteStartTransaction"})
+_DECIMAL_RESULTS = frozenset({"GetCompositeSchedule"})
+
+
+def validate_message(message: Call | CallResult) -> None:
+    """Raise the OCPPError of the first schema failure of ``message`` (its payload may be
+    re-parsed with Decimals, as the library does)."""
+    action = str(message.action)
+    decimals = action in (_DECIMAL_CALLS if isinstance(message, Call) else _DECIMAL_RESULTS)
+    try:
+        if decimals:
+            validator = get_validator(message.message_type_id, action, OCPP_VERSION, parse_float=decimal.Decimal)
+            message.payload = json.loads(json.dumps(message.payload), parse_float=decimal.Decimal)
+        else:
+            validator = get_validator(message.message_type_id, action, OCPP_VERSION)
+    except (OSError, json.JSONDecodeError):
+        raise OcppNotImplementedError(details={"cause": f"Failed to validate action: {action}"}) from None
+    try:
+        validator.validate(message.payload)
+    except SchemaValidationError as e:
+        raise _library_error(e, message) from None
+
+
+def _library_error(e: SchemaValidationError, message: Call | CallResult) -> OCPPError:
+    if e.validator in ("type", "maxLength"):
+        return TypeConstraintViolationError(details={"cause": e.message, "ocpp_message": message})
+    if e.validator == "additionalProperties":
+        return FormatViolationError(details={"cause": e.message, "ocpp_message": message})
+    if e.validator == "required":
+        return ProtocolError(details={"cause": e.message})
+    return FormatViolationError(details={
+        "cause": f"Payload '{message.payload}' for action '{message.action}' is not valid: {e}",
+        "ocpp_message": message,
+    })
