@@ -29,7 +29,7 @@ from chargepoint.controller.types import ConnectorSnapshot, IecState
 class KeyReader(Protocol):
     """The configuration keys as the rules read them (``ConfigKeys`` or a dict-backed stand-in)."""
 
-    def get(self, name: str) -> object: ...
+    def get(self, name: str, /) -> object: ...
 
 
 # -- actions (what the caller must do) ---------------------------------------------------------
