@@ -151,7 +151,7 @@ class ReservationService:
             return True
         if isinstance(profiles, str):
             profiles = [p.strip() for p in profiles.split(",")]
-        return "Reservation" in profiles
+        return isinstance(profiles, list) and "Reservation" in profiles
 
     def all(self) -> list[Reservation]:
         rows = self.db.execute(

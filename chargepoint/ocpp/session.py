@@ -118,8 +118,8 @@ class ChargePointSession(CoreHandlers, LocalListHandlers, ReservationHandlers, T
             await self._send(msg.create_call_error(error).to_json())
         except Exception:
             self.logger.exception("%s: internal error", msg.action)
-            err = InternalError(description=f"{msg.action} could not be processed", details={})
-            await self._send(msg.create_call_error(err).to_json())
+            internal = InternalError(description=f"{msg.action} could not be processed", details={})
+            await self._send(msg.create_call_error(internal).to_json())
         finally:
             self.ctx.outbox.end_handler()
 

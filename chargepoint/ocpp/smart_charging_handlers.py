@@ -23,8 +23,6 @@ import json
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from jsonschema.exceptions import ValidationError as SchemaError
-
 from chargepoint.ocpp.library import (
     OCPP_VERSION,
     Action,
@@ -42,6 +40,7 @@ from chargepoint.ocpp.library import (
     snake_to_camel_case,
 )
 from chargepoint.ocpp.ports import SmartCharging
+from chargepoint.ocpp.wire import SchemaFailure as SchemaError
 from chargepoint.smartcharging import ChargingProfile, ProfileError
 from chargepoint.smartcharging.parsing import format_datetime
 
@@ -87,10 +86,11 @@ def validate(action: str, message_type: int, payload: dict[str, Any]) -> dict[st
     decimal = (action, message_type) in _DECIMAL_ACTIONS
     validator = get_validator(message_type, action, OCPP_VERSION, parse_float=Decimal if decimal else float)
     parsed = json.loads(json.dumps(payload, default=_json_default), parse_float=Decimal if decimal else float)
-    errors = sorted(validator.iter_errors(parsed), key=lambda e: (e.validator != "required", len(e.path)))
+    errors: list[SchemaError] = sorted(validator.iter_errors(parsed),
+                                       key=lambda e: (e.validator != "required", len(e.path)))
     if errors:
         raise schema_error(errors[0])
-    return parsed
+    return dict(parsed)
 
 
 def _json_default(value: Any) -> Any:

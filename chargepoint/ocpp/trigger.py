@@ -21,6 +21,7 @@ CALLRESULT, and are allowed while registration is Pending.
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -119,7 +120,7 @@ class TriggerHandlers:
             reporter = ctx.status
             connectors = [connector] if connector is not None else list(range(0, ctx.station.connectors + 1))
             for c in connectors:
-                ctx.outbox.after_reply(lambda c=c: reporter.send_now(c, triggered=True))
+                ctx.outbox.after_reply(functools.partial(reporter.send_now, c, triggered=True))
             return "Accepted"
         # MeterValues
         connectors = [connector] if connector is not None else list(range(1, ctx.station.connectors + 1))

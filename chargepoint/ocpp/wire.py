@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import decimal
 import json
-
-from jsonschema.exceptions import ValidationError as SchemaValidationError
+from collections.abc import Sequence
+from typing import Protocol
 
 from chargepoint.ocpp.library import (
     OCPP_VERSION,
@@ -34,6 +34,16 @@ from chargepoint.ocpp.library import (
     TypeConstraintViolationError,
     get_validator,
 )
+
+
+class SchemaFailure(Protocol):
+    """What we read of a ``jsonschema`` ValidationError (jsonschema ships no types here)."""
+
+    validator: object
+    message: str
+    path: Sequence[str | int]
+    absolute_path: Sequence[str | int]
+
 
 _DECIMAL_CALLS = frozenset({"SetChargingProfile", "RemoteStartTransaction"})
 _DECIMAL_RESULTS = frozenset({"GetCompositeSchedule"})
@@ -52,13 +62,12 @@ def validate_message(message: Call | CallResult) -> None:
             validator = get_validator(message.message_type_id, action, OCPP_VERSION)
     except (OSError, json.JSONDecodeError):
         raise OcppNotImplementedError(details={"cause": f"Failed to validate action: {action}"}) from None
-    try:
-        validator.validate(message.payload)
-    except SchemaValidationError as e:
-        raise _library_error(e, message) from None
+    failure: SchemaFailure | None = next(iter(validator.iter_errors(message.payload)), None)
+    if failure is not None:  # the first failure, as jsonschema's validate() raises it
+        raise _library_error(failure, message)
 
 
-def _library_error(e: SchemaValidationError, message: Call | CallResult) -> OCPPError:
+def _library_error(e: SchemaFailure, message: Call | CallResult) -> OCPPError:
     if e.validator in ("type", "maxLength"):
         return TypeConstraintViolationError(details={"cause": e.message, "ocpp_message": message})
     if e.validator == "additionalProperties":
