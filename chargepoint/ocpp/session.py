@@ -43,7 +43,6 @@ from chargepoint.ocpp.library import (
     InternalError,
     OCPPError,
     ProtocolError,
-    UnknownCallErrorCodeError,
     camel_to_snake_case,
     create_route_map,
     remove_nones,
@@ -55,7 +54,7 @@ from chargepoint.ocpp.local_list_handlers import LocalListHandlers
 from chargepoint.ocpp.reservation import ReservationHandlers
 from chargepoint.ocpp.smart_charging_handlers import SmartChargingHandlers
 from chargepoint.ocpp.trigger import TriggerHandlers
-from chargepoint.ocpp.wire import validate_message
+from chargepoint.ocpp.wire import error_of, validate_message
 
 if TYPE_CHECKING:
     from chargepoint.ocpp.context import OcppContext
@@ -179,10 +178,7 @@ class ChargePointSession(CoreHandlers, LocalListHandlers, ReservationHandlers, T
             await self._send(call.to_json())
             response = await self._response_to(unique_id, wait)
         if isinstance(response, CallError):
-            try:
-                raise response.to_exception()
-            except UnknownCallErrorCodeError:
-                raise ProtocolError(description=f"unknown CALLERROR code {response.error_code}") from None
+            raise error_of(response)
         if not isinstance(response.payload, dict):
             raise ResponseError(f"{action}: CALLRESULT payload is not an object")
         response.action = action

@@ -26,6 +26,7 @@ from typing import Protocol
 from chargepoint.ocpp.library import (
     OCPP_VERSION,
     Call,
+    CallError,
     CallResult,
     FormatViolationError,
     OCPPError,
@@ -43,6 +44,20 @@ class SchemaFailure(Protocol):
     message: str
     path: Sequence[str | int]
     absolute_path: Sequence[str | int]
+
+
+#: the library's error classes by OCPP-J code, as they are when this module loads (a subclass another
+#: module adds later, such as the test CSMS's per-instance ForcedCallError, cannot break the lookup)
+_ERRORS_BY_CODE: dict[str, type[OCPPError]] = {
+    c.code: c for c in OCPPError.__subclasses__() if isinstance(getattr(c, "code", None), str)}
+
+
+def error_of(response: CallError) -> OCPPError:
+    """The OCPPError of a CALLERROR; ProtocolError for a code OCPP-J does not define."""
+    cls = _ERRORS_BY_CODE.get(response.error_code)
+    if cls is None:
+        return ProtocolError(description=f"unknown CALLERROR code {response.error_code}")
+    return cls(description=response.error_description, details=response.error_details)
 
 
 _DECIMAL_CALLS = frozenset({"SetChargingProfile", "RemoteStartTransaction"})
