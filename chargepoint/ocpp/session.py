@@ -42,7 +42,6 @@ from chargepoint.ocpp.library import (
     FormatViolationError,
     InternalError,
     OCPPError,
-    ProtocolError,
     camel_to_snake_case,
     create_route_map,
     remove_nones,
