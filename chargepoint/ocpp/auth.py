@@ -24,21 +24,24 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chargepoint.clock import Clock
-from chargepoint.ocpp.errors import format_datetime
-from chargepoint.ocpp.errors import parse_rfc3339 as _strict_rfc3339
+from chargepoint.ocpp.config_keys import ConfigKeys
+from chargepoint.ocpp.id_tags import ACCEPTED, AuthInputError, IdTagInfo, format_rfc3339
+from chargepoint.ocpp.rules.identity import same_group
+
+if TYPE_CHECKING:
+    from chargepoint.ocpp.context import OcppContext
+
+__all__ = ["AuthInputError", "AuthorizationService", "IdTagInfo", "format_rfc3339", "send_local_list_conflict"]
 
 log = logging.getLogger("chargepoint.ocpp.auth")
 
 RequestFn = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
 ConflictFn = Callable[[str, dict[str, Any], dict[str, Any]], None]
 
-ACCEPTED = "Accepted"
-VALID_STATUSES = {"Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx"}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS auth_local_list (
@@ -61,68 +64,6 @@ CREATE TABLE IF NOT EXISTS auth_cache (
 """
 
 
-class AuthInputError(ValueError):
-    """A SendLocalList payload that cannot be applied; ``field`` names the offending field."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-
-
-def parse_rfc3339(text: Any, field: str) -> datetime:
-    """Parse an OCPP dateTime (strict RFC 3339 with an offset); raise AuthInputError naming ``field``."""
-    try:
-        return _strict_rfc3339(text)
-    except (ValueError, TypeError) as exc:
-        raise AuthInputError(field, str(exc)) from None
-
-
-def format_rfc3339(value: datetime) -> str:
-    return format_datetime(value)
-
-
-@dataclass(frozen=True, slots=True)
-class IdTagInfo:
-    """An IdTagInfo as stored locally (camelCase dict on the wire)."""
-
-    status: str
-    expiry_date: datetime | None = None
-    parent_id_tag: str | None = None
-
-    @classmethod
-    def from_wire(cls, info: dict[str, Any], field: str = "idTagInfo") -> IdTagInfo:
-        """From a camelCase or snake_case dict (the library hands handlers snake_case)."""
-        if not isinstance(info, dict):
-            raise AuthInputError(field, "must be an object")
-        status = info.get("status")
-        if status not in VALID_STATUSES:
-            raise AuthInputError(f"{field}.status", f"unknown authorization status {status!r}")
-        expiry_raw = info.get("expiryDate", info.get("expiry_date"))
-        expiry = parse_rfc3339(expiry_raw, f"{field}.expiryDate") if expiry_raw is not None else None
-        parent = info.get("parentIdTag", info.get("parent_id_tag"))
-        if parent is not None and (not isinstance(parent, str) or len(parent) > 20):
-            raise AuthInputError(f"{field}.parentIdTag", "must be a string of at most 20 characters")
-        return cls(status=str(status), expiry_date=expiry, parent_id_tag=parent)
-
-    def to_wire(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"status": self.status}
-        if self.expiry_date is not None:
-            out["expiryDate"] = format_rfc3339(self.expiry_date)
-        if self.parent_id_tag is not None:
-            out["parentIdTag"] = self.parent_id_tag
-        return out
-
-    def effective(self, now: datetime) -> IdTagInfo:
-        """This info as it stands at ``now``: an Accepted entry past its expiry becomes Expired."""
-        if self.status == ACCEPTED and self.expiry_date is not None and self.expiry_date <= now:
-            return IdTagInfo("Expired", self.expiry_date, self.parent_id_tag)
-        return self
-
-    @property
-    def valid(self) -> bool:
-        return self.status == ACCEPTED
-
-
 def _row_to_info(row: tuple[Any, ...]) -> IdTagInfo:
     status, expiry, parent = row
     return IdTagInfo(
@@ -139,7 +80,7 @@ class AuthorizationService:
         self,
         clock: Clock,
         db: sqlite3.Connection,
-        keys: Any,
+        keys: ConfigKeys | None,
         request: RequestFn | None = None,
         *,
         online: Callable[[], bool] | None = None,
@@ -162,14 +103,14 @@ class AuthorizationService:
             self.db.executescript(_SCHEMA)
 
     @classmethod
-    def from_context(cls, ctx: Any, **kwargs: Any) -> AuthorizationService:
+    def from_context(cls, ctx: OcppContext, **kwargs: Any) -> AuthorizationService:
         """Build the service from an OcppContext: Authorize goes through ``ctx.outbox.request``."""
 
         async def request(action: str, payload: dict[str, Any]) -> dict[str, Any]:
             return await ctx.outbox.request(action, payload)
 
         def online() -> bool:
-            return bool(getattr(ctx.outbox, "online", False))
+            return ctx.outbox.online
 
         def conflict(id_tag: str, local: dict[str, Any], remote: dict[str, Any]) -> None:
             send_local_list_conflict(ctx, id_tag)
@@ -360,9 +301,6 @@ class AuthorizationService:
             )
             self._evict()
 
-    # the name in the OcppContext contract
-    update_cache = update_from_conf
-
     def _evict(self) -> None:
         excess = self.cache_size() - self.cache_max_entries
         if excess <= 0:
@@ -472,23 +410,16 @@ class AuthorizationService:
         parent = started_parent if started_parent is not None else await self.parent_of(started_by)
         if not parent:
             return False
-        return (await self.parent_of(presented)) == parent
-
-    async def is_parent_match(self, id_tag: str, parent_id_tag: str | None, original_id_tag: str) -> bool:
-        """Context-contract spelling of :meth:`may_stop`."""
-        return await self.may_stop(original_id_tag, id_tag, parent_id_tag)
+        return same_group(started_by, parent, presented, await self.parent_of(presented))
 
 
-def send_local_list_conflict(ctx: Any, id_tag: str) -> None:
+def send_local_list_conflict(ctx: OcppContext, id_tag: str) -> None:
     """StatusNotification on connector 0 with errorCode LocalListConflict (fire and forget)."""
     status = "Available"
-    reporter = getattr(ctx, "status", None)
-    current = getattr(reporter, "current_status", None)
-    if callable(current):
-        try:
-            status = str(current(0)) or status
-        except Exception:
-            log.exception("status of connector 0 unknown")
+    try:
+        status = ctx.status.current_status(0) or status
+    except Exception:  # the reporter not set up yet (AttributeError) or failing
+        log.exception("status of connector 0 unknown")
     payload = {
         "connectorId": 0,
         "errorCode": "LocalListConflict",

@@ -7,16 +7,17 @@ is *Scheduled* and applied when that transaction ends.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
 
 from chargepoint.controller.types import SetAvailability
+from chargepoint.ocpp.ports import StationView
+from chargepoint.ocpp.store import Store
 
 NS = "availability"
 
 
 class Availability:
-    def __init__(self, store: Any, station: Any, connectors: int) -> None:
+    def __init__(self, store: Store, station: StationView, connectors: int) -> None:
         self.store = store
         self.station = station
         self.connectors = connectors
@@ -71,5 +72,3 @@ class Availability:
             self.store.delete_kv(NS + ".scheduled", str(target))
             await self._set(target, operative)
 
-
-Submit = Callable[[Any], Awaitable[Any]]

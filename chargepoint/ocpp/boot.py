@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ocpp.exceptions import OCPPError
+from chargepoint.ocpp.errors import ResponseError, parse_rfc3339
+from chargepoint.ocpp.library import OCPPError
+from chargepoint.ocpp.options import OcppOptions
 
-from chargepoint.ocpp.errors import parse_rfc3339
+if TYPE_CHECKING:
+    from chargepoint.ocpp.context import OcppContext
+    from chargepoint.ocpp.session import ChargePointSession
 
 
-def boot_payload(options: Any) -> dict[str, Any]:
+def boot_payload(options: OcppOptions) -> dict[str, Any]:
     p: dict[str, Any] = {"chargePointVendor": options.vendor[:20], "chargePointModel": options.model[:20]}
     if options.serial:
         p["chargePointSerialNumber"] = options.serial[:25]
@@ -29,7 +33,7 @@ def boot_payload(options: Any) -> dict[str, Any]:
 
 
 class Registration:
-    def __init__(self, ctx: Any) -> None:
+    def __init__(self, ctx: OcppContext) -> None:
         self.ctx = ctx
         self.wake = asyncio.Event()  # TriggerMessage(BootNotification) while not Accepted
         self.attempts = 0
@@ -38,7 +42,7 @@ class Registration:
     def trigger(self) -> None:
         self.wake.set()
 
-    async def register(self, session: Any) -> None:
+    async def register(self, session: ChargePointSession) -> None:
         """Return when the CSMS accepted us.  Connection errors propagate."""
         ctx = self.ctx
         options = ctx.options
@@ -56,9 +60,7 @@ class Registration:
                 ctx.log.warning("BootNotification failed: %r; retrying in %.0f s", e, options.boot_retry_s)
                 await self._pause(options.boot_retry_s)
                 continue
-            except Exception as e:  # ResponseError from the session
-                if type(e).__name__ != "ResponseError":
-                    raise
+            except ResponseError as e:
                 ctx.log.warning("BootNotification: %s", e)
                 await self._pause(options.boot_retry_s)
                 continue

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from chargepoint.clock import Clock
@@ -36,8 +38,9 @@ from chargepoint.ocpp.firmware import FirmwareService
 from chargepoint.ocpp.meter_values import next_aligned
 from chargepoint.ocpp.options import OcppOptions
 from chargepoint.ocpp.outbox import Outbox
+from chargepoint.ocpp.ports import StationView
 from chargepoint.ocpp.reservation import ReservationService
-from chargepoint.ocpp.session import ChargePointSession
+from chargepoint.ocpp.session import ChargePointSession, Connection
 from chargepoint.ocpp.status import StatusReporter
 from chargepoint.ocpp.store import Store
 from chargepoint.ocpp.transactions import TransactionManager
@@ -51,7 +54,7 @@ SOFT_RESET_DRAIN_S = 30.0
 
 
 class OcppClient:
-    def __init__(self, clock: Clock, station: Any, options: OcppOptions, data_dir: Path | str,
+    def __init__(self, clock: Clock, station: StationView, options: OcppOptions, data_dir: Path | str,
                  *, rng_seed: int | None = None) -> None:
         options.validate()
         self.clock = clock
@@ -65,11 +68,11 @@ class OcppClient:
         self.last_error: str | None = None
         self.session: ChargePointSession | None = None
         self.ctx: OcppContext | None = None
-        self._ws: Any = None
+        self._ws: ClientConnection | None = None
         #: optional wrapper around each websocket connection (the trace recorder uses it)
-        self.wrap_connection: Any = None
+        self.wrap_connection: Callable[[ClientConnection], Connection] | None = None
         self._task: asyncio.Task[None] | None = None
-        self._unsubscribe: list[Any] = []
+        self._unsubscribe: list[Callable[[], None]] = []
         self._aligned_changed = asyncio.Event()
         self._reconnect = asyncio.Event()
         self._registration: Registration | None = None
@@ -122,31 +125,29 @@ class OcppClient:
         keys.security_prerequisites = self._security_prerequisites
         outbox = Outbox(self.clock, store.db, keys, log.getChild("outbox"))
         ctx = OcppContext(clock=self.clock, station=self.station, store=store, keys=keys, outbox=outbox,
-                          data_dir=self.data_dir, log=log, options=opts)
+                          data_dir=self.data_dir, options=opts, availability=Availability(store, self.station, n),
+                          log=log, reset=self._reset)
         self.ctx = ctx
         ctx.transactions = TransactionManager(ctx)
         ctx.auth = AuthorizationService.from_context(ctx)
-        ctx.reservations = ReservationService.from_context(ctx)
+        ctx.reservations = reservations = ReservationService.from_context(ctx)
         ctx.firmware = FirmwareService.from_context(ctx)
         ctx.diagnostics = DiagnosticsService.from_context(ctx)
         ctx.status = StatusReporter(ctx)
-        avail = Availability(store, self.station, n)
-        ctx.extras["availability"] = avail
-        avail.on_change = ctx.status.refresh
-        ctx.extras["reset"] = self._reset
-        ctx.extras["data_transfer"] = {}
+        ctx.availability.on_change = ctx.status.refresh
         self._registration = Registration(ctx)
-        ctx.extras["trigger_boot"] = self._registration.trigger
+        ctx.trigger_boot = self._registration.trigger
         ctx.transactions.listeners.append(ctx.status.refresh)
-        ctx.reservations.subscribe(ctx.status.refresh)
-        ctx.reservations.start()
+        reservations.subscribe(ctx.status.refresh)
+        reservations.start()
         outbox.on_clock = self._on_heartbeat_time
         keys.subscribe(self._on_key_change)
         self._unsubscribe.append(self.station.subscribe(ctx.transactions.on_station_event))
         self._unsubscribe.append(self.station.subscribe(self._on_station_item))
         ctx.transactions.recover()
-        ctx.smart_charging = SmartChargingService.from_context(ctx)  # after recover(): no stale TxProfiles
-        ctx.smart_charging.start()
+        smart = SmartChargingService.from_context(ctx)  # after recover(): no stale TxProfiles
+        ctx.smart_charging = smart
+        smart.start()
         return ctx
 
     def _teardown(self) -> None:
@@ -157,6 +158,8 @@ class OcppClient:
         if ctx is None:
             return
         for svc in (ctx.reservations, ctx.firmware, ctx.diagnostics, ctx.smart_charging):
+            if svc is None:
+                continue
             try:
                 svc.stop()
             except Exception:
@@ -171,7 +174,7 @@ class OcppClient:
             task.cancel()
         ctx.store.close()
 
-    def _on_station_item(self, item: Any) -> None:
+    def _on_station_item(self, item: object) -> None:
         if isinstance(item, StateChanged | FaultChanged | OfferedCurrentChanged) and self.ctx is not None:
             self.ctx.status.refresh()
 
@@ -181,7 +184,7 @@ class OcppClient:
         except ValueError as e:
             log.warning("Heartbeat.conf currentTime ignored: %s", e)
 
-    def _on_key_change(self, name: str, value: Any) -> None:
+    def _on_key_change(self, name: str, value: object) -> None:
         ctx = self.ctx
         assert ctx is not None
         if name == "ClockAlignedDataInterval":
@@ -229,7 +232,7 @@ class OcppClient:
         ctx = self._setup()
         aligned = ctx.outbox.spawn(self._aligned_loop(), "clock-aligned")
         try:
-            await ctx.extras["availability"].apply_all()
+            await ctx.availability.apply_all()
             self.ready.set()
             while True:
                 try:
@@ -258,7 +261,7 @@ class OcppClient:
             aligned.cancel()
             self._teardown()
 
-    async def _serve(self, ws: Any) -> None:
+    async def _serve(self, ws: ClientConnection) -> None:
         ctx = self.ctx
         assert ctx is not None and self._registration is not None
         self._ws = ws

@@ -149,10 +149,10 @@ class ConfigKeys:
             if name in self.defs:
                 self._values[name] = self._parse(self.defs[name], _text(value))[0]
         for name, text in db.execute("SELECT name, value FROM config_keys"):
-            d = self.defs.get(name)
-            if d is None:
+            stored = self.defs.get(name)
+            if stored is None:
                 continue
-            value, error = self._parse(d, text)
+            value, error = self._parse(stored, text)
             if error is None:
                 self._values[name] = value
 

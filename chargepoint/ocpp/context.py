@@ -1,81 +1,69 @@
 """The shared context handed to every OCPP handler mixin and service (``self.ctx``).
 
-Engineer A builds one :class:`OcppContext` per process start in ``client.py`` and wires the
-services into it.  Handler mixins reach everything through ``self.ctx``; services take the
-context (or the explicit parts they need) in their constructor.
-
-Contracts of the parts (stable; implemented in the named modules):
-
-* ``store`` (``store.Store``): ``store.db`` is a ``sqlite3.Connection`` (one file in data_dir, WAL,
-  synchronous=FULL, autocommit off -- use ``with store.db:`` for a transaction).  Each module creates
-  its own tables with ``CREATE TABLE IF NOT EXISTS``.
-* ``keys`` (``config_keys.ConfigKeys``): ``keys.get(name)`` -> typed value (int / bool / str /
-  list[str] for CSL) or None for an unknown key; ``keys.set(name, text) -> str`` (the
-  ChangeConfiguration status: "Accepted" / "RebootRequired" / "Rejected" / "NotSupported");
-  ``keys.set_internal(name, value)`` writes a read-only key from code; ``keys.subscribe(fn)`` ->
-  ``fn(name, value)`` after every accepted change.
-* ``outbox`` (``outbox.Outbox``), all payloads are camelCase dicts exactly as on the wire:
-  - ``await outbox.enqueue_transaction_message(action, payload) -> int`` -- StartTransaction,
-    StopTransaction, sampled/aligned MeterValues: persisted before it returns, delivered in order
-    exactly once; returns the row id.
-  - ``outbox.send_soon(action, payload) -> asyncio.Future[dict]`` -- a non-transaction message
-    (may overtake the transaction queue); the future resolves to the response payload dict or raises
-    ``OutboxError`` (CALLERROR / not delivered).  Safe to call from an ``@on`` handler: it does not
-    block.  While registration is Pending only ``triggered=True`` messages go out.
-  - ``outbox.send_after_reply(action, payload, triggered=False) -> asyncio.Future[dict]`` -- the same,
-    but it is held back until the CALLRESULT of the CALL being handled right now has been sent
-    (use from ``@on`` handlers, e.g. TriggerMessage, firmware status).
-  - ``await outbox.request(action, payload, timeout=None) -> dict`` -- send a non-transaction CALL
-    and wait for the answer (e.g. Authorize).  Never await it inside an ``@on`` handler.
-  - ``outbox.online`` -> bool: connected and registration Accepted.
-* ``transactions`` (``transactions.TransactionManager``): ``active(connector) -> Transaction | None``
-  (``.transaction_id``, ``.id_tag``, ``.connector``, ``.local_id``, ``.remote``, ``.start_time``),
-  ``by_id(tx_id)``, ``busy(connector)``, ``await stop(connector, reason)``, ``await stop_all(reason)``,
-  ``await authorized(connector, id_tag, parent_id_tag, remote)``, ``listeners`` (fn(connector)).
-* ``auth`` (Engineer B, ``auth.AuthorizationService``): ``await authorize(id_tag) -> dict`` (idTagInfo),
-  ``update_from_conf(id_tag, id_tag_info)``, ``clear_cache() -> bool``, ``await may_stop(started_by,
-  presented, started_parent)``.
-* ``reservations`` (Engineer B, ``reservation.ReservationService``): ``reserved_for(connector)`` (alias
-  ``reservation_for``), ``await may_use(connector, id_tag, parent)``, ``consume(connector, id_tag, parent)
-  -> reservationId | None``, ``subscribe(fn)``.
-* ``status`` (``status.StatusReporter``): ``current_status(connector) -> str``, ``notification(connector)
-  -> StatusNotification payload``, ``send_now(connector, triggered=False)``, ``refresh()``.
-* ``smart_charging``: ``SmartChargingService`` or None; ``on_remote_start_profile(connector, profile)``,
-  ``on_transaction_started(connector, local_id)``, ``on_transaction_id(connector, tx_id)``,
-  ``on_transaction_ended(connector, local_id)``.
-* ``extras``: "availability" (``availability.Availability``), "reset" (async fn(kind)),
-  "trigger_boot" (fn), "data_transfer" ({vendorId: {messageId: fn(data) -> (status, data)}}).
-* ``registration``: "Unknown" (before boot answer), "Pending", "Accepted", "Rejected".
+:class:`~chargepoint.ocpp.client.OcppClient` builds one per process start (``_setup``): the parts
+every service needs are constructor arguments; the services, which need the context themselves,
+are set right after (``transactions`` and ``status`` always; the optional profiles may stay None,
+which their handlers answer with NotSupported or Rejected).  The contracts of the parts are the
+classes' own docstrings; the station and the smart-charging service are seen through the Protocols
+of :mod:`chargepoint.ocpp.ports`.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from chargepoint.clock import Clock
 
+if TYPE_CHECKING:
+    from chargepoint.ocpp.auth import AuthorizationService
+    from chargepoint.ocpp.availability import Availability
+    from chargepoint.ocpp.config_keys import ConfigKeys
+    from chargepoint.ocpp.diagnostics import DiagnosticsService
+    from chargepoint.ocpp.firmware import FirmwareService
+    from chargepoint.ocpp.options import OcppOptions
+    from chargepoint.ocpp.outbox import Outbox
+    from chargepoint.ocpp.ports import DataTransferFn, ResetFn, SmartCharging, StationView
+    from chargepoint.ocpp.reservation import ReservationService
+    from chargepoint.ocpp.status import StatusReporter
+    from chargepoint.ocpp.store import Store
+    from chargepoint.ocpp.transactions import TransactionManager
 
-@dataclass
+
+def _default_log() -> logging.Logger:
+    return logging.getLogger("chargepoint.ocpp")
+
+
+@dataclass(eq=False)
 class OcppContext:
     clock: Clock
-    station: Any  # chargepoint.station.Station
-    store: Any  # chargepoint.ocpp.store.Store
-    keys: Any  # chargepoint.ocpp.config_keys.ConfigKeys
-    outbox: Any  # chargepoint.ocpp.outbox.Outbox
+    station: StationView
+    store: Store
+    keys: ConfigKeys
+    outbox: Outbox
     data_dir: Path
-    log: logging.Logger = field(default_factory=lambda: logging.getLogger("chargepoint.ocpp"))
-    transactions: Any = None  # chargepoint.ocpp.transactions.TransactionManager
-    auth: Any = None  # chargepoint.ocpp.auth.AuthorizationService (Engineer B)
-    reservations: Any = None  # chargepoint.ocpp.reservation (Engineer B)
-    firmware: Any = None  # chargepoint.ocpp.firmware (Engineer B)
-    diagnostics: Any = None  # chargepoint.ocpp.diagnostics (Engineer B)
-    smart_charging: Any = None  # smart-charging service; None until it exists
-    status: Any = None  # chargepoint.ocpp.status.StatusReporter
-    options: Any = None  # chargepoint.ocpp.options.OcppOptions
+    options: OcppOptions
+    #: Operative / Inoperative per connector (ChangeAvailability)
+    availability: Availability
+    log: logging.Logger = field(default_factory=_default_log)
+    #: "Unknown" (before the boot answer), "Pending", "Accepted", "Rejected"
     registration: str = "Unknown"
-    #: set by Reset: the runtime restarts the OCPP client / application in-process ("Soft"/"Hard").
+    #: set by Reset: the runtime restarts the OCPP client / application in-process ("Soft"/"Hard")
     restart_kind: str | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
+    #: Reset.req: stops the transactions, then asks the runtime to restart (None: Rejected)
+    reset: ResetFn | None = None
+    #: TriggerMessage(BootNotification) while not Accepted: boot again now (None: Rejected)
+    trigger_boot: Callable[[], None] | None = None
+    #: DataTransfer.req handlers: {vendorId: {messageId: fn(data) -> (status, data)}}
+    data_transfer: dict[str, dict[str, DataTransferFn]] = field(default_factory=dict)
+    auth: AuthorizationService | None = None
+    reservations: ReservationService | None = None
+    firmware: FirmwareService | None = None
+    diagnostics: DiagnosticsService | None = None
+    smart_charging: SmartCharging | None = None
+    # set by the client right after construction (they take the context themselves)
+    transactions: TransactionManager = field(init=False)
+    status: StatusReporter = field(init=False)

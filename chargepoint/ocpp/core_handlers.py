@@ -7,24 +7,29 @@ back every CP-initiated CALL while a CALL is being handled, so a reply is never 
 
 from __future__ import annotations
 
-from typing import Any
-
-from ocpp.exceptions import PropertyConstraintViolationError, TypeConstraintViolationError
-from ocpp.routing import on
-from ocpp.v16 import call_result
-from ocpp.v16.enums import Action
+from typing import TYPE_CHECKING, Any
 
 from chargepoint.controller.types import RequestUnlock
 from chargepoint.ocpp.errors import to_float
+from chargepoint.ocpp.library import (
+    Action,
+    PropertyConstraintViolationError,
+    TypeConstraintViolationError,
+    call_result,
+    on,
+)
+
+if TYPE_CHECKING:
+    from chargepoint.ocpp.context import OcppContext
 
 UNLOCK_WAIT_S = 2.0
 
 
 class CoreHandlers:
-    ctx: Any
+    ctx: OcppContext
 
     # -- helpers ---------------------------------------------------------------------------
-    def _connector_ok(self, connector_id: Any, allow_zero: bool = True) -> bool:
+    def _connector_ok(self, connector_id: object, allow_zero: bool = True) -> bool:
         n = self.ctx.station.connectors
         return isinstance(connector_id, int) and (0 if allow_zero else 1) <= connector_id <= n
 
@@ -36,8 +41,7 @@ class CoreHandlers:
     async def on_change_availability(self, connector_id: int, type: str, **_: Any) -> call_result.ChangeAvailability:
         if not self._connector_ok(connector_id):
             return call_result.ChangeAvailability(status="Rejected")
-        avail = self.ctx.extras["availability"]
-        status = await avail.request(connector_id, type == "Operative", self.ctx.transactions.busy)
+        status = await self.ctx.availability.request(connector_id, type == "Operative", self.ctx.transactions.busy)
         return call_result.ChangeAvailability(status=status)
 
     # -- ChangeConfiguration / GetConfiguration ----------------------------------------------
@@ -66,8 +70,7 @@ class CoreHandlers:
     @on(Action.data_transfer)
     async def on_data_transfer(self, vendor_id: str, message_id: str | None = None, data: str | None = None,
                                **_: Any) -> call_result.DataTransfer:
-        handlers = self.ctx.extras.get("data_transfer", {})
-        vendor = handlers.get(vendor_id)
+        vendor = self.ctx.data_transfer.get(vendor_id)
         if vendor is None:
             return call_result.DataTransfer(status="UnknownVendorId")
         fn = vendor.get(message_id or "")
@@ -95,8 +98,7 @@ class CoreHandlers:
         if not self._connector_ok(connector_id, allow_zero=False):
             return rejected
         snap = station.snapshot(connector_id)
-        avail = self.ctx.extras.get("availability")
-        if tm.busy(connector_id) or snap.faults or (avail is not None and not avail.effective(connector_id)):
+        if tm.busy(connector_id) or snap.faults or not self.ctx.availability.effective(connector_id):
             return rejected
         if not self._may_use_reserved(connector_id, id_tag):
             return rejected
@@ -105,9 +107,9 @@ class CoreHandlers:
             profile = to_float(charging_profile)
             if profile.get("charging_profile_purpose") != "TxProfile" or profile.get("transaction_id") is not None:
                 return rejected
-            checker = getattr(self.ctx.smart_charging, "check_remote_start_profile", None)
-            if checker is not None:
-                verdict = checker(profile)
+            sc = self.ctx.smart_charging
+            if sc is not None:
+                verdict = sc.check_remote_start_profile(profile)
                 if not verdict.accepted:
                     self.ctx.log.info("RemoteStart rejected: chargingProfile %s", verdict.reason)
                     return rejected
@@ -116,14 +118,14 @@ class CoreHandlers:
         async def start() -> None:
             parent = None
             if self.ctx.keys.get("AuthorizeRemoteTxRequests"):
-                info = await tm._authorize(id_tag)
+                info = await tm.authorize_tag(id_tag)
                 if info.get("status") != "Accepted":
                     self.ctx.log.info("RemoteStart for %s not authorised: %s", id_tag, info.get("status"))
                     return
                 parent = info.get("parentIdTag")
             sc = self.ctx.smart_charging
             if profile is not None:
-                if sc is not None and hasattr(sc, "on_remote_start_profile"):
+                if sc is not None:
                     sc.on_remote_start_profile(c, profile)
                 else:
                     self.ctx.log.warning("RemoteStart chargingProfile ignored: no smart charging")
@@ -161,7 +163,7 @@ class CoreHandlers:
     async def on_reset(self, type: str, **_: Any) -> call_result.Reset:
         if type not in ("Soft", "Hard"):
             raise PropertyConstraintViolationError(description=f"type: {type!r} is not Soft or Hard")
-        reset = self.ctx.extras.get("reset")
+        reset = self.ctx.reset
         if reset is None:
             return call_result.Reset(status="Rejected")
         self.ctx.outbox.after_reply(lambda: reset(type))

@@ -27,21 +27,22 @@ from collections.abc import Callable
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
-from ocpp.exceptions import NotSupportedError, TypeConstraintViolationError
-from ocpp.routing import on
-from ocpp.v16 import call_result
-from ocpp.v16.enums import Action
 
 from chargepoint.clock import Clock
-from chargepoint.ocpp.auth import AuthInputError, format_rfc3339, parse_rfc3339
 from chargepoint.ocpp.firmware import Location, TransferError, ftp_connect, optional_int, parse_location
+from chargepoint.ocpp.id_tags import AuthInputError, format_rfc3339, parse_rfc3339
+from chargepoint.ocpp.library import Action, NotSupportedError, TypeConstraintViolationError, call_result, on
+from chargepoint.ocpp.ports import StationView
+
+if TYPE_CHECKING:
+    from chargepoint.ocpp.context import OcppContext
 
 log = logging.getLogger("chargepoint.ocpp.diagnostics")
 
-SendFn = Callable[[str, dict[str, Any]], Any]
+SendFn = Callable[[str, dict[str, Any]], object]
 LOG_SUFFIXES = (".log", ".jsonl", ".txt")
 _SKIP_DIRS = {"diagnostics", "firmware"}
 
@@ -136,7 +137,7 @@ async def upload(loc: Location, file_name: str, data: bytes, timeout_s: float) -
         raise TransferError(f"{type(exc).__name__}: {exc}") from exc
 
 
-def _jsonable(value: Any) -> Any:
+def _jsonable(value: object) -> object:
     if is_dataclass(value) and not isinstance(value, type):
         return {k: _jsonable(v) for k, v in asdict(value).items()}
     if isinstance(value, dict):
@@ -157,7 +158,7 @@ class DiagnosticsService:
         data_dir: Path,
         send: SendFn,
         *,
-        station: Any = None,
+        station: StationView | None = None,
         cp_id: str = "chargepoint",
         default_retries: int = 1,
         default_retry_interval_s: float = 60.0,
@@ -177,11 +178,11 @@ class DiagnosticsService:
         self._task: asyncio.Task[None] | None = None
 
     @classmethod
-    def from_context(cls, ctx: Any, **kwargs: Any) -> DiagnosticsService:
-        def send(action: str, payload: dict[str, Any]) -> Any:
+    def from_context(cls, ctx: OcppContext, **kwargs: Any) -> DiagnosticsService:
+        def send(action: str, payload: dict[str, Any]) -> object:
             return ctx.outbox.send_soon(action, payload)
 
-        cp_id = getattr(ctx.options, "cp_id", None) or "chargepoint"
+        cp_id = ctx.options.cp_id or "chargepoint"
         return cls(ctx.clock, ctx.data_dir, send, station=ctx.station, cp_id=cp_id, **kwargs)
 
     def file_name(self) -> str:
@@ -276,7 +277,7 @@ def _write(path: Path, data: bytes) -> None:
 class DiagnosticsHandlers:
     """@on handler for GetDiagnostics (mixin of the session; uses ``self.ctx.diagnostics``)."""
 
-    ctx: Any
+    ctx: OcppContext
 
     @on(Action.get_diagnostics)
     async def on_get_diagnostics(
@@ -295,7 +296,7 @@ class DiagnosticsHandlers:
             raise TypeConstraintViolationError(description=str(exc)) from None
         attempts = optional_int(retries, "retries")
         interval = optional_int(retry_interval, "retryInterval")
-        service: DiagnosticsService | None = self.ctx.diagnostics
+        service = self.ctx.diagnostics
         if service is None:
             raise NotSupportedError(description="diagnostics upload is not available on this charge point")
         loc, file_name = service.prepare(location)

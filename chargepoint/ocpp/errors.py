@@ -15,17 +15,15 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from ocpp.exceptions import (
+from chargepoint.ocpp.library import (
+    Action,
     FormationViolationError,
     FormatViolationError,
     NotSupportedError,
     OCPPError,
+    OcppNotImplementedError,
     TypeConstraintViolationError,
 )
-from ocpp.exceptions import (
-    NotImplementedError as OcppNotImplemented,
-)
-from ocpp.v16.enums import Action
 
 _RFC3339 = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
@@ -36,6 +34,10 @@ DATETIME_KEYS = frozenset({
     "timestamp", "expiryDate", "startSchedule", "validFrom", "validTo", "retrieveDate", "startTime",
     "stopTime", "currentTime", "scheduleStart",
 })
+
+
+class ResponseError(Exception):
+    """The CSMS's CALLRESULT was unusable (schema failure other than unknown fields)."""
 
 
 def parse_rfc3339(text: str) -> datetime:
@@ -80,7 +82,7 @@ def unknown_action_error(action: str) -> OCPPError:
     try:
         Action(action)
     except ValueError:
-        return OcppNotImplemented(description=f"Unknown action {action}", details={})
+        return OcppNotImplementedError(description=f"Unknown action {action}", details={})
     return NotSupportedError(description=f"{action} is not supported by this charge point", details={})
 
 

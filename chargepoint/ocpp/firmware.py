@@ -18,25 +18,30 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
-from ocpp.exceptions import (
-    NotSupportedError,
-    PropertyConstraintViolationError,
-    TypeConstraintViolationError,
-)
-from ocpp.routing import on
-from ocpp.v16 import call_result
-from ocpp.v16.enums import Action
 
 from chargepoint.clock import Clock
 from chargepoint.controller.types import SetAvailability, StateChanged
-from chargepoint.ocpp.auth import AuthInputError, parse_rfc3339
+from chargepoint.ocpp.id_tags import AuthInputError, parse_rfc3339
+from chargepoint.ocpp.library import (
+    Action,
+    NotSupportedError,
+    PropertyConstraintViolationError,
+    TypeConstraintViolationError,
+    call_result,
+    on,
+)
+from chargepoint.ocpp.ports import StationView
+
+if TYPE_CHECKING:
+    from chargepoint.ocpp.context import OcppContext
+    from chargepoint.ocpp.transactions import TransactionManager
 
 log = logging.getLogger("chargepoint.ocpp.firmware")
 
-SendFn = Callable[[str, dict[str, Any]], Any]
+SendFn = Callable[[str, dict[str, Any]], object]
 SUPPORTED_SCHEMES = ("http", "https", "ftp")
 
 
@@ -55,7 +60,7 @@ class Location:
     path: str
 
 
-def parse_location(location: Any, field: str = "location") -> Location:
+def parse_location(location: object, field: str = "location") -> Location:
     """Parse a firmware/diagnostics URI; raises PropertyConstraintViolation naming ``field``."""
     if not isinstance(location, str) or not location:
         raise TypeConstraintViolationError(description=f"{field} must be a non-empty string (URI)")
@@ -133,11 +138,11 @@ class FirmwareService:
     def __init__(
         self,
         clock: Clock,
-        station: Any,
+        station: StationView,
         data_dir: Path,
         send: SendFn,
         *,
-        transactions: Any = None,
+        transactions: TransactionManager | None = None,
         availability_of: Callable[[int], bool] | None = None,
         default_retries: int = 1,
         default_retry_interval_s: float = 60.0,
@@ -162,13 +167,12 @@ class FirmwareService:
         self._made_unavailable: set[int] = set()
 
     @classmethod
-    def from_context(cls, ctx: Any, **kwargs: Any) -> FirmwareService:
-        def send(action: str, payload: dict[str, Any]) -> Any:
+    def from_context(cls, ctx: OcppContext, **kwargs: Any) -> FirmwareService:
+        def send(action: str, payload: dict[str, Any]) -> object:
             return ctx.outbox.send_soon(action, payload)
 
         def availability_of(connector: int) -> bool:
-            avail = ctx.extras.get("availability")
-            return True if avail is None else bool(avail.effective(connector))
+            return ctx.availability.effective(connector)
 
         kwargs.setdefault("availability_of", availability_of)
         return cls(ctx.clock, ctx.station, ctx.data_dir, send, transactions=ctx.transactions, **kwargs)
@@ -254,7 +258,7 @@ class FirmwareService:
     async def _wait_until_idle(self) -> None:
         changed = asyncio.Event()
 
-        def listener(item: Any) -> None:
+        def listener(item: object) -> None:
             if isinstance(item, StateChanged):
                 changed.set()
 
@@ -289,7 +293,7 @@ class FirmwareService:
             self._task.cancel()
 
 
-def optional_int(value: Any, field: str) -> int | None:
+def optional_int(value: object, field: str) -> int | None:
     if value is None:
         return None
     if not isinstance(value, int) or isinstance(value, bool):
@@ -302,7 +306,7 @@ def optional_int(value: Any, field: str) -> int | None:
 class FirmwareHandlers:
     """@on handler for UpdateFirmware (mixin of the session; uses ``self.ctx.firmware``)."""
 
-    ctx: Any
+    ctx: OcppContext
 
     @on(Action.update_firmware)
     async def on_update_firmware(
@@ -320,7 +324,7 @@ class FirmwareHandlers:
         attempts = optional_int(retries, "retries")
         interval = optional_int(retry_interval, "retryInterval")
         parse_location(location)
-        service: FirmwareService | None = self.ctx.firmware
+        service = self.ctx.firmware
         if service is None:
             raise NotSupportedError(description="firmware update is not available on this charge point")
         outbox = self.ctx.outbox

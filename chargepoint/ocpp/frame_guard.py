@@ -23,8 +23,15 @@ import json
 import re
 from typing import Any
 
-from ocpp.exceptions import FormatViolationError, OCPPError, PropertyConstraintViolationError, ProtocolError
-from ocpp.messages import Call, CallError, CallResult
+from chargepoint.ocpp.library import (
+    Call,
+    CallError,
+    CallResult,
+    FormatViolationError,
+    OCPPError,
+    PropertyConstraintViolationError,
+    ProtocolError,
+)
 
 MAX_DEPTH = 32
 MAX_UNIQUE_ID = 36

@@ -6,14 +6,13 @@ The list itself lives in :class:`chargepoint.ocpp.auth.AuthorizationService` (``
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ocpp.exceptions import FormationViolationError
-from ocpp.routing import on
-from ocpp.v16 import call_result
-from ocpp.v16.enums import Action
+from chargepoint.ocpp.id_tags import AuthInputError
+from chargepoint.ocpp.library import Action, FormationViolationError, call_result, on
 
-from chargepoint.ocpp.auth import AuthInputError
+if TYPE_CHECKING:
+    from chargepoint.ocpp.context import OcppContext
 
 log = logging.getLogger("chargepoint.ocpp.local_list")
 
@@ -21,7 +20,7 @@ log = logging.getLogger("chargepoint.ocpp.local_list")
 class LocalListHandlers:
     """Mixin of the session; reaches the authorisation service through ``self.ctx.auth``."""
 
-    ctx: Any
+    ctx: OcppContext
 
     @on(Action.send_local_list)
     async def on_send_local_list(

@@ -14,6 +14,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chargepoint.ocpp.errors import format_datetime
+from chargepoint.ocpp.ports import StationView
+from chargepoint.ocpp.rules.transactions import KeyReader
 
 PHASES = ("L1", "L2", "L3")
 
@@ -22,7 +24,7 @@ def _num(value: float, digits: int = 1) -> str:
     return f"{value:.{digits}f}"
 
 
-def sampled_values(station: Any, connector: int, measurands: list[str], context: str) -> list[dict[str, Any]]:
+def sampled_values(station: StationView, connector: int, measurands: list[str], context: str) -> list[dict[str, Any]]:
     """SampledValue list for ``measurands`` of ``connector`` (0 = mains meter) right now."""
     meter = station.latest_meter(connector)
     snap = station.snapshot(connector) if connector > 0 else None
@@ -70,11 +72,12 @@ def next_aligned(now: datetime, interval_s: int) -> datetime:
     return midnight + timedelta(seconds=k * interval_s)
 
 
-def stop_measurands(keys: Any) -> list[str]:
+def stop_measurands(keys: KeyReader) -> list[str]:
     """Measurands of StopTransaction.transactionData (StopTxnSampledData + StopTxnAlignedData)."""
     seen: list[str] = []
     for name in ("StopTxnSampledData", "StopTxnAlignedData"):
-        for m in keys.get(name) or []:
+        listed = keys.get(name)
+        for m in listed if isinstance(listed, list) else []:
             if m not in seen:
                 seen.append(m)
     return seen

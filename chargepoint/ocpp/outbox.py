@@ -26,9 +26,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ocpp.exceptions import OCPPError
-
 from chargepoint.clock import Clock
+from chargepoint.ocpp.library import OCPPError
 
 Sender = Callable[[str, dict[str, Any], str], Awaitable[dict[str, Any]]]
 

@@ -23,16 +23,26 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-
-from ocpp.exceptions import FormationViolationError, TypeConstraintViolationError
-from ocpp.routing import on
-from ocpp.v16 import call_result
-from ocpp.v16.enums import Action
+from typing import TYPE_CHECKING, Any
 
 from chargepoint.clock import Clock
 from chargepoint.controller.types import FaultChanged, StateChanged
-from chargepoint.ocpp.auth import AuthInputError, format_rfc3339, parse_rfc3339
+from chargepoint.ocpp.auth import AuthorizationService
+from chargepoint.ocpp.config_keys import ConfigKeys
+from chargepoint.ocpp.id_tags import AuthInputError, format_rfc3339, parse_rfc3339
+from chargepoint.ocpp.library import (
+    Action,
+    FormationViolationError,
+    TypeConstraintViolationError,
+    call_result,
+    on,
+)
+from chargepoint.ocpp.ports import StationView
+from chargepoint.ocpp.rules.identity import same_group
+
+if TYPE_CHECKING:
+    from chargepoint.ocpp.context import OcppContext
+    from chargepoint.ocpp.transactions import TransactionManager
 
 log = logging.getLogger("chargepoint.ocpp.reservation")
 
@@ -77,11 +87,11 @@ class ReservationService:
         self,
         clock: Clock,
         db: sqlite3.Connection,
-        keys: Any,
-        station: Any,
+        keys: ConfigKeys | None,
+        station: StationView,
         *,
-        transactions: Any = None,
-        auth: Any = None,
+        transactions: TransactionManager | None = None,
+        auth: AuthorizationService | None = None,
     ) -> None:
         self.clock = clock
         self.db = db
@@ -96,7 +106,7 @@ class ReservationService:
             self.db.executescript(_SCHEMA)
 
     @classmethod
-    def from_context(cls, ctx: Any) -> ReservationService:
+    def from_context(cls, ctx: OcppContext) -> ReservationService:
         """Built from an OcppContext (the client subscribes the status reporter to changes)."""
         return cls(ctx.clock, ctx.store.db, ctx.keys, ctx.station, transactions=ctx.transactions, auth=ctx.auth)
 
@@ -105,7 +115,7 @@ class ReservationService:
         """Re-arm timers of persisted reservations (dropping expired ones) and follow the station."""
         for r in self.all():
             self._arm(r)
-        if self._unsubscribe is None and hasattr(self.station, "subscribe"):
+        if self._unsubscribe is None:
             self._unsubscribe = self.station.subscribe(self._on_station_item)
         self._expire_due()
 
@@ -130,7 +140,7 @@ class ReservationService:
                 log.exception("reservation listener failed")
 
     # ------------------------------------------------------------------ queries
-    def _key(self, name: str, default: Any) -> Any:
+    def _key(self, name: str, default: object) -> object:
         value = self.keys.get(name) if self.keys is not None else None
         return default if value is None else value
 
@@ -141,7 +151,7 @@ class ReservationService:
             return True
         if isinstance(profiles, str):
             profiles = [p.strip() for p in profiles.split(",")]
-        return "Reservation" in profiles
+        return isinstance(profiles, list) and "Reservation" in profiles
 
     def all(self) -> list[Reservation]:
         rows = self.db.execute(
@@ -171,12 +181,11 @@ class ReservationService:
             return "Unavailable"
         if snap.ev_connected or self._active_tx(connector) is not None:
             return "Occupied"
-        pending = getattr(self.transactions, "pending", None)
-        if pending is not None and pending(connector) is not None:
+        if self.transactions is not None and self.transactions.pending(connector) is not None:
             return "Occupied"  # an idTag is authorised and waits for the plug (Preparing)
         return "Free"
 
-    def _active_tx(self, connector: int) -> Any:
+    def _active_tx(self, connector: int) -> object | None:
         if self.transactions is None:
             return None
         return self.transactions.active(connector)
@@ -205,8 +214,6 @@ class ReservationService:
         if connector in free and len(free) <= len(zero):
             return zero[0]
         return None
-
-    reservation_for = reserved_for  # the OcppContext contract spelling
 
     # ------------------------------------------------------------------ ReserveNow / Cancel
     def reserve(
@@ -308,7 +315,7 @@ class ReservationService:
 
     # ------------------------------------------------------------------ use of a reservation
     def _matches(self, r: Reservation, id_tag: str, parent_id_tag: str | None) -> bool:
-        return id_tag == r.id_tag or (r.parent_id_tag is not None and parent_id_tag == r.parent_id_tag)
+        return same_group(r.id_tag, r.parent_id_tag, id_tag, parent_id_tag)
 
     async def may_use(self, connector: int, id_tag: str, parent_id_tag: str | None = None) -> bool:
         """May ``id_tag`` start on ``connector``?  True when not reserved or reserved for this idTag
@@ -322,7 +329,7 @@ class ReservationService:
             return False
         if parent_id_tag is None and self.auth is not None:
             parent_id_tag = await self.auth.parent_of(id_tag)
-        return parent_id_tag == r.parent_id_tag
+        return same_group(r.id_tag, r.parent_id_tag, id_tag, parent_id_tag)
 
     def consume(self, connector: int, id_tag: str, parent_id_tag: str | None = None) -> int | None:
         """A transaction starts on ``connector`` for ``id_tag``: end the matching reservation and
@@ -344,7 +351,7 @@ class ReservationService:
         self._remove(r, f"used by a transaction on connector {connector}")
         return r.reservation_id
 
-    def _on_station_item(self, item: Any) -> None:
+    def _on_station_item(self, item: object) -> None:
         """A connector that turns Faulted or Unavailable ends its reservation (§5.13)."""
         connector = None
         if isinstance(item, FaultChanged) and item.active:
@@ -358,7 +365,7 @@ class ReservationService:
             self._remove(r, "connector faulted or unavailable")
 
 
-def _int_field(value: Any, field: str) -> int:
+def _int_field(value: object, field: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeConstraintViolationError(description=f"{field} must be an integer")
     return value
@@ -367,7 +374,7 @@ def _int_field(value: Any, field: str) -> int:
 class ReservationHandlers:
     """@on handlers for ReserveNow and CancelReservation (mixin of the session; uses ``self.ctx``)."""
 
-    ctx: Any
+    ctx: OcppContext
 
     @on(Action.reserve_now)
     async def on_reserve_now(
@@ -385,7 +392,7 @@ class ReservationHandlers:
             expiry = parse_rfc3339(expiry_date, "expiryDate")
         except AuthInputError as exc:
             raise FormationViolationError(description=str(exc)) from exc
-        service: ReservationService | None = self.ctx.reservations
+        service = self.ctx.reservations
         if service is None:
             return call_result.ReserveNow(status="Rejected")
         status = service.reserve(connector_id, expiry, id_tag, reservation_id, parent_id_tag)
@@ -394,6 +401,6 @@ class ReservationHandlers:
     @on(Action.cancel_reservation)
     async def on_cancel_reservation(self, reservation_id: int, **_: Any) -> call_result.CancelReservation:
         _int_field(reservation_id, "reservationId")
-        service: ReservationService | None = self.ctx.reservations
+        service = self.ctx.reservations
         ok = service is not None and service.cancel(reservation_id)
         return call_result.CancelReservation(status="Accepted" if ok else "Rejected")

@@ -21,26 +21,31 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema.exceptions import ValidationError as SchemaError
-from ocpp.charge_point import snake_to_camel_case
-from ocpp.exceptions import (
+from chargepoint.ocpp.library import (
+    OCPP_VERSION,
+    Action,
     FormationViolationError,
     InternalError,
+    MessageType,
     NotSupportedError,
     OCPPError,
     PropertyConstraintViolationError,
     ProtocolError,
     TypeConstraintViolationError,
+    call_result,
+    get_validator,
+    on,
+    snake_to_camel_case,
 )
-from ocpp.messages import MessageType, get_validator
-from ocpp.routing import on
-from ocpp.v16 import call_result
-from ocpp.v16.enums import Action
-
+from chargepoint.ocpp.ports import SmartCharging
+from chargepoint.ocpp.wire import SchemaFailure as SchemaError
 from chargepoint.smartcharging import ChargingProfile, ProfileError
 from chargepoint.smartcharging.parsing import format_datetime
+
+if TYPE_CHECKING:
+    from chargepoint.ocpp.context import OcppContext
 
 #: actions whose numbers the library parses as Decimal (keep its validator cache consistent)
 _DECIMAL_ACTIONS = {("SetChargingProfile", MessageType.Call), ("GetCompositeSchedule", MessageType.CallResult)}
@@ -79,12 +84,13 @@ def validate(action: str, message_type: int, payload: dict[str, Any]) -> dict[st
     """Validate a camelCase payload against the OCPP 1.6 schema (numbers as Decimal where the library
     does so); returns the parsed payload or raises the mapped :class:`OCPPError`."""
     decimal = (action, message_type) in _DECIMAL_ACTIONS
-    validator = get_validator(message_type, action, "1.6", parse_float=Decimal if decimal else float)
+    validator = get_validator(message_type, action, OCPP_VERSION, parse_float=Decimal if decimal else float)
     parsed = json.loads(json.dumps(payload, default=_json_default), parse_float=Decimal if decimal else float)
-    errors = sorted(validator.iter_errors(parsed), key=lambda e: (e.validator != "required", len(e.path)))
+    errors: list[SchemaError] = sorted(validator.iter_errors(parsed),
+                                       key=lambda e: (e.validator != "required", len(e.path)))
     if errors:
         raise schema_error(errors[0])
-    return parsed
+    return dict(parsed)
 
 
 def _json_default(value: Any) -> Any:
@@ -99,9 +105,9 @@ def request(action: str, snake_payload: dict[str, Any]) -> dict[str, Any]:
 
 
 class SmartChargingHandlers:
-    ctx: Any
+    ctx: OcppContext
 
-    def _smart(self) -> Any:
+    def _smart(self) -> SmartCharging:
         svc = self.ctx.smart_charging
         if svc is None:
             raise NotSupportedError(description="SmartCharging is not supported by this charge point", details={})

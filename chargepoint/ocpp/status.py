@@ -1,80 +1,52 @@
-"""StatusNotification: the OCPP status of each connector derived from controller state.
-
-Mapping (OCPP 1.6 §4.9 / §7.7):
-
-* a fault -> Faulted with the fault's ChargePointErrorCode (FAULT_ERROR_CODE);
-* Inoperative (ChangeAvailability) and no transaction -> Unavailable;
-* transaction running: C2 -> Charging; PWM offered but the EV does not draw (B2) or the EV side
-  disconnected -> SuspendedEV; energy withheld by the EVSE (B1/C1: no PWM) -> SuspendedEVSE;
-* no transaction: EV plugged after a transaction -> Finishing; plugged or authorised waiting for the
-  plug -> Preparing; reserved -> Reserved; else Available.
-* connector 0: Unavailable when the station is Inoperative, else Available.
+"""StatusNotification: reports the status of each connector (decided by :mod:`.rules.status`).
 
 Changes are reported after they have been stable for MinimumStatusDuration.  After BootNotification
 Accepted every connector (0..n) is reported; after a reconnect only those whose status differs from
-the last one reported (no history replay).
+the last one reported (no history replay).  A notification that could not be delivered is forgotten,
+so the next refresh reports the then-current status.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from typing import TYPE_CHECKING, Any
 
-from chargepoint.controller.types import IecState, SubState
-from chargepoint.ocpp.error_codes import FAULT_ERROR_CODE
 from chargepoint.ocpp.errors import format_datetime
 from chargepoint.ocpp.outbox import OutboxError
+from chargepoint.ocpp.rules.status import Activity, ConnectorStatus, station_status_of, status_of
 
-Status = tuple[str, str, str | None]  # (status, errorCode, info)
+if TYPE_CHECKING:
+    from chargepoint.ocpp.context import OcppContext
+
+#: (status, errorCode, info) -- kept as the name of the reporter's values
+Status = ConnectorStatus
 
 
 class StatusReporter:
-    def __init__(self, ctx: Any) -> None:
+    def __init__(self, ctx: OcppContext) -> None:
         self.ctx = ctx
         self.clock = ctx.clock
         self.station = ctx.station
-        self._last_sent: dict[int, Status] = {}
-        self._timer: Any = None
+        self._last_sent: dict[int, ConnectorStatus] = {}
+        self._timer: asyncio.TimerHandle | None = None
         self.sent: list[tuple[int, str, str]] = []  # history (connector, status, errorCode), for tests/status
 
-    # -- mapping ------------------------------------------------------------------------------
-    def compute(self, connector: int) -> Status:
+    # -- inputs of the mapping ------------------------------------------------------------------
+    def compute(self, connector: int) -> ConnectorStatus:
         ctx = self.ctx
-        avail = ctx.extras.get("availability")
+        operative = ctx.availability.effective(connector)
         if connector == 0:
-            if avail is not None and not avail.effective(0):
-                return ("Unavailable", "NoError", None)
-            return ("Available", "NoError", None)
-        snap = self.station.snapshot(connector)
+            return station_status_of(operative)
         tm = ctx.transactions
-        tx = tm.active(connector) if tm is not None else None
-        if snap.faults:
-            fault = sorted(snap.faults, key=str)[0]
-            return ("Faulted", FAULT_ERROR_CODE.get(fault, "OtherError"), str(fault))
-        if tx is not None:
-            if not snap.ev_connected:
-                return ("SuspendedEV", "NoError", "EV side disconnected")
-            if snap.substate == SubState.C2:
-                return ("Charging", "NoError", None)
-            if snap.substate in (SubState.B2,) or (snap.iec_state == IecState.B and snap.offered_current_a > 0):
-                return ("SuspendedEV", "NoError", None)
-            return ("SuspendedEVSE", "NoError", None)
-        if avail is not None and not avail.effective(connector):
-            return ("Unavailable", "NoError", None)
-        if not snap.available:
-            return ("Unavailable", "NoError", None)
-        if snap.ev_connected:
-            if tm is not None and connector in tm.finishing:
-                return ("Finishing", "NoError", None)
-            return ("Preparing", "NoError", None)
-        if tm is not None and tm.pending(connector) is not None:
-            return ("Preparing", "NoError", None)
+        activity = Activity(transaction=tm.active(connector) is not None,
+                            authorized=tm.pending(connector) is not None,
+                            finishing=tm.finishing(connector))
         res = ctx.reservations
-        if res is not None and getattr(res, "reservation_for", None) is not None and res.reservation_for(connector):
-            return ("Reserved", "NoError", None)
-        return ("Available", "NoError", None)
+        reserved = res is not None and res.reserved_for(connector) is not None
+        return status_of(self.station.snapshot(connector), activity, reserved, operative)
 
     def current_status(self, connector: int) -> str:
-        return self.compute(connector)[0]
+        return self.compute(connector).status
 
     # -- reporting ------------------------------------------------------------------------------
     def on_accepted(self, first: bool) -> None:
@@ -86,7 +58,7 @@ class StatusReporter:
         else:
             self.refresh()
 
-    def refresh(self, *_: Any) -> None:
+    def refresh(self, *_: object) -> None:
         """Something changed: report connectors whose status differs, after MinimumStatusDuration."""
         if not self.ctx.outbox.online:
             return
@@ -104,10 +76,11 @@ class StatusReporter:
             return
         for c in range(self.station.connectors + 1):
             st = self.compute(c)
-            if self._last_sent.get(c, (None, None, None))[:2] != st[:2]:
+            last = self._last_sent.get(c)
+            if last is None or last[:2] != st[:2]:
                 self._send(c, st)
 
-    def notification(self, connector: int, st: Status | None = None) -> dict[str, Any]:
+    def notification(self, connector: int, st: ConnectorStatus | None = None) -> dict[str, Any]:
         """The StatusNotification.req payload of ``connector`` now."""
         status, code, info = st if st is not None else self.compute(connector)
         payload: dict[str, Any] = {"connectorId": connector, "errorCode": code, "status": status,
@@ -116,14 +89,13 @@ class StatusReporter:
             payload["info"] = info[:50]
         return payload
 
-    def _send(self, connector: int, st: Status, triggered: bool = False) -> Any:
-        status, code, _info = st
+    def _send(self, connector: int, st: ConnectorStatus, triggered: bool = False) -> asyncio.Future[dict[str, Any]]:
         payload = self.notification(connector, st)
         self._last_sent[connector] = st
-        self.sent.append((connector, status, code))
+        self.sent.append((connector, st.status, st.error_code))
         fut = self.ctx.outbox.send_soon("StatusNotification", payload, triggered=triggered)
 
-        def done(f: Any) -> None:
+        def done(f: asyncio.Future[dict[str, Any]]) -> None:
             if f.cancelled() or isinstance(f.exception(), OutboxError):
                 # not delivered: forget it so that the next refresh reports the then-current status
                 if self._last_sent.get(connector) == st:
@@ -132,6 +104,6 @@ class StatusReporter:
         fut.add_done_callback(done)
         return fut
 
-    def send_now(self, connector: int, triggered: bool = False) -> Any:
+    def send_now(self, connector: int, triggered: bool = False) -> asyncio.Future[dict[str, Any]]:
         """Report ``connector``'s current status now (TriggerMessage)."""
         return self._send(connector, self.compute(connector), triggered=triggered)

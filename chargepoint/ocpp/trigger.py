@@ -1,7 +1,7 @@
 """TriggerMessage (OCPP 1.6 §5.17, errata 3.35/3.40): the conf first, then the requested message.
 
 * BootNotification -- Rejected once registration is Accepted; otherwise the session's boot logic
-  sends one (``ctx.extras["trigger_boot"]`` or ``ctx.extras["registration"].trigger``).
+  sends one (``ctx.trigger_boot``).
 * DiagnosticsStatusNotification / FirmwareStatusNotification -- the current status of the service
   (Idle when nothing runs: the only case Idle is ever sent).
 * Heartbeat -- a Heartbeat.
@@ -21,15 +21,22 @@ CALLRESULT, and are allowed while registration is Pending.
 
 from __future__ import annotations
 
+import functools
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ocpp.exceptions import FormationViolationError, ProtocolError, TypeConstraintViolationError
-from ocpp.routing import on
-from ocpp.v16 import call_result
-from ocpp.v16.enums import Action
-
+from chargepoint.ocpp.library import (
+    Action,
+    FormationViolationError,
+    ProtocolError,
+    TypeConstraintViolationError,
+    call_result,
+    on,
+)
 from chargepoint.ocpp.meter_values import meter_value, sampled_values
+
+if TYPE_CHECKING:
+    from chargepoint.ocpp.context import OcppContext
 
 log = logging.getLogger("chargepoint.ocpp.trigger")
 
@@ -44,23 +51,22 @@ KNOWN_MESSAGES = (
 CONNECTOR_MESSAGES = ("MeterValues", "StatusNotification")
 
 
-def meter_values_payload(ctx: Any, connector: int) -> dict[str, Any] | None:
+def meter_values_payload(ctx: OcppContext, connector: int) -> dict[str, Any] | None:
     measurands = list(ctx.keys.get("MeterValuesSampledData") or [])
     values = sampled_values(ctx.station, connector, measurands, "Trigger")
     if not values:
         return None
     payload: dict[str, Any] = {"connectorId": connector, "meterValue": [meter_value(ctx.clock.now(), values)]}
-    tx = ctx.transactions.active(connector) if ctx.transactions is not None and connector > 0 else None
+    tx = ctx.transactions.active(connector) if connector > 0 else None
     if tx is not None:
-        tx_id = getattr(tx, "transaction_id", None)
-        payload["transactionId"] = tx_id if tx_id is not None else -1
+        payload["transactionId"] = tx.transaction_id if tx.transaction_id is not None else -1
     return payload
 
 
 class TriggerHandlers:
     """Mixin of the session; uses ``self.ctx``."""
 
-    ctx: Any
+    ctx: OcppContext
 
     @on(Action.trigger_message, skip_schema_validation=True)
     async def on_trigger_message(self, **fields: Any) -> call_result.TriggerMessage:
@@ -94,9 +100,7 @@ class TriggerHandlers:
         if requested == "BootNotification":
             if ctx.registration == "Accepted":
                 return "Rejected"
-            trigger_boot = ctx.extras.get("trigger_boot")
-            if trigger_boot is None:
-                trigger_boot = getattr(ctx.extras.get("registration"), "trigger", None)
+            trigger_boot = ctx.trigger_boot
             if trigger_boot is None:
                 return "Rejected"
             ctx.outbox.after_reply(trigger_boot)
@@ -105,20 +109,18 @@ class TriggerHandlers:
             self._send_triggered("Heartbeat", {})
             return "Accepted"
         if requested == "DiagnosticsStatusNotification":
-            status = getattr(ctx.diagnostics, "status", "Idle") or "Idle"
+            status = (ctx.diagnostics.status if ctx.diagnostics is not None else "") or "Idle"
             self._send_triggered("DiagnosticsStatusNotification", {"status": status})
             return "Accepted"
         if requested == "FirmwareStatusNotification":
-            status = getattr(ctx.firmware, "status", "Idle") or "Idle"
+            status = (ctx.firmware.status if ctx.firmware is not None else "") or "Idle"
             self._send_triggered("FirmwareStatusNotification", {"status": status})
             return "Accepted"
         if requested == "StatusNotification":
             reporter = ctx.status
-            if reporter is None:
-                return "Rejected"
             connectors = [connector] if connector is not None else list(range(0, ctx.station.connectors + 1))
             for c in connectors:
-                ctx.outbox.after_reply(lambda c=c: reporter.send_now(c, triggered=True))
+                ctx.outbox.after_reply(functools.partial(reporter.send_now, c, triggered=True))
             return "Accepted"
         # MeterValues
         connectors = [connector] if connector is not None else list(range(1, ctx.station.connectors + 1))

@@ -171,7 +171,7 @@ def test_data_transfer_clear_cache(tmp_path):
             await rig.booted()
             out = await rig.call("DataTransfer", {"vendorId": "com.example", "messageId": "x"})
             assert out.payload == {"status": "UnknownVendorId"}
-            rig.ctx.extras["data_transfer"]["SmartEVSE"] = {"ping": lambda data: ("Accepted", data)}
+            rig.ctx.data_transfer["SmartEVSE"] = {"ping": lambda data: ("Accepted", data)}
             out = await rig.call("DataTransfer", {"vendorId": "SmartEVSE", "messageId": "nope"})
             assert out.payload == {"status": "UnknownMessageId"}
             out = await rig.call("DataTransfer", {"vendorId": "SmartEVSE", "messageId": "ping", "data": "hi"})

@@ -80,7 +80,7 @@ def test_tc_062_data_transfer_to_the_charge_point(tmp_path):
                 received.append(data)
                 return "Accepted", (data or "").upper()
 
-            rig.ctx.extras["data_transfer"]["org.smartevse"] = {"Echo": echo}
+            rig.ctx.data_transfer["org.smartevse"] = {"Echo": echo}
             out = await rig.call("DataTransfer", {"vendorId": "org.smartevse", "messageId": "NoSuchMessage",
                                                   "data": "x"})
             assert out.payload == {"status": "UnknownMessageId"}
