@@ -2,6 +2,11 @@
 
 Pure and synchronous: every method takes the time it needs as an aware UTC datetime.  See the package
 docstring (``chargepoint/smartcharging/__init__.py``) for the rules implemented and the API.
+
+Long file: the engine is the one owner of the installed profiles and the transactions, and its
+checks (SetChargingProfile, ClearChargingProfile, RemoteStart), its stacking evaluation (limit,
+station share, next change) and the composite schedule all read that state; the parts that stand
+alone have their own files already (model, parsing, timeline, composite).
 """
 
 from __future__ import annotations
