@@ -181,11 +181,11 @@ async def run_chargepoint(config: Config, clock: Clock, *, ready: asyncio.Event 
                 break
             await clock.sleep(0.05)
         if task.done() and task.exception() is not None:
-            exc = task.exception()
-            if isinstance(exc, OSError):
-                raise StartupError(f"cannot start: {exc.strerror or exc} (check http.listen / backend.serial)")
-            if isinstance(exc, ValueError | LookupError):
-                raise StartupError(f"cannot start: {exc}")
+            failure = task.exception()
+            if isinstance(failure, OSError):
+                raise StartupError(f"cannot start: {failure.strerror or failure} (check http.listen / backend.serial)")
+            if isinstance(failure, ValueError | LookupError):
+                raise StartupError(f"cannot start: {failure}")
             await task
         _print_banner(config, url, csms, runtime)
         if ready is not None:

@@ -204,7 +204,8 @@ def load_config(
             if section in _FREE_TABLES:
                 if not isinstance(table, dict):
                     raise ConfigError(f"[{section}] ({origin}): must be a table")
-                cfg = replace(cfg, **{section: dict(table)})
+                free: dict[str, Any] = {section: dict(table)}
+                cfg = replace(cfg, **free)
                 continue
             if not isinstance(table, dict):
                 raise ConfigError(f"{section} ({origin}): must be a table [{section}]")
@@ -215,10 +216,10 @@ def load_config(
         if not name.startswith("CHARGEPOINT_"):
             continue
         rest = name[len("CHARGEPOINT_"):].lower()
-        section = next((s for s in _SECTIONS if rest.startswith(s + "_")), None)
-        if section is None:
+        env_section = next((s for s in _SECTIONS if rest.startswith(s + "_")), None)
+        if env_section is None:
             continue  # not ours to judge (e.g. CHARGEPOINT_HOME of another tool)
-        cfg = _apply(cfg, section, rest[len(section) + 1:], raw, f"from env {name}")
+        cfg = _apply(cfg, env_section, rest[len(env_section) + 1:], raw, f"from env {name}")
     for dotted, raw in (overrides or {}).items():
         if raw is None:
             continue
@@ -294,9 +295,9 @@ def parse_hostport(value: str, key: str) -> tuple[str, int]:
 def describe() -> str:
     """A TOML listing of every key with its default, for `chargepoint config --defaults`."""
     lines: list[str] = []
-    for name, sect_field in _SECTIONS.items():
+    for name in _SECTIONS:
         lines.append(f"[{name}]")
-        for f in fields(sect_field.default_factory()):  # type: ignore[misc]
+        for f in fields(getattr(Config(), name)):
             doc = f.metadata.get("doc", "")
             default = f.default
             text = str(default).lower() if isinstance(default, bool) else repr(default).replace("'", '"')

@@ -7,6 +7,7 @@ dotted field path (``steps[2].plug.cable``) and its line, so a validation error 
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,7 +121,7 @@ class Located:
             raise self.fail(f"must be true or false, got {_kind(self.value)}")
         return self.value
 
-    def choice(self, choices: tuple[str, ...]) -> str:
+    def choice(self, choices: tuple[builtins.str, ...]) -> builtins.str:  # str: the method above
         v = self.str()
         if v not in choices:
             raise self.fail(f"must be one of {', '.join(choices)}, got {v!r}")

@@ -213,7 +213,7 @@ async def run_in_clock(scn: Scenario, clock: Clock, *, trace_path: str | None = 
                                                          "csms": scn.csms})
             # frames as the charge point sees them: "out" = charge point -> CSMS
             stack.csms.frame_log.listeners.append(
-                lambda f: recorder.frame("out" if f.direction == CP_TO_CSMS else "in", f.raw))  # type: ignore[union-attr]
+                lambda f: recorder.frame("out" if f.direction == CP_TO_CSMS else "in", f.raw))
             stack.station.subscribe(recorder.station_item)
         plan: list[tuple[float, int, int, Any]] = []
         for i, step in enumerate(scn.steps):

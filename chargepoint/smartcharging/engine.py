@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
+from typing import Any
 
 from chargepoint.smartcharging.composite import (
     CompositePeriod,
@@ -47,7 +48,7 @@ class InstalledProfile:
     connector_id: int
     profile: ChargingProfile
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """``{"connectorId": n, "csChargingProfiles": {...camelCase...}}`` -- one row for persistence."""
         return {"connectorId": self.connector_id, "csChargingProfiles": self.profile.to_json()}
 
@@ -112,7 +113,7 @@ class SmartChargingEngine:
             )
         ]
 
-    def restore(self, rows: Iterable[Mapping]) -> int:
+    def restore(self, rows: Iterable[Mapping[str, Any]]) -> int:
         """Re-install persisted rows (:meth:`InstalledProfile.to_json` dicts) without the transaction
         checks (a TxProfile applies again once :meth:`transaction_started` names its transaction).
         Raises :class:`ProfileError` for a malformed row; returns how many were installed."""

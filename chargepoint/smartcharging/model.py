@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 
 class ProfileError(ValueError):
@@ -80,7 +81,7 @@ class ChargingProfile:
 
         return parse_profile(data)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """camelCase dict as on the wire (JSON-serialisable: limits as int/float, times ISO 8601 Z)."""
         from chargepoint.smartcharging.parsing import profile_to_json
 
