@@ -91,7 +91,7 @@ def parse_meter_spec(text: str) -> dict[str, Any]:
             continue
         key, sep, value = part.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"--meter {text!r}: {part!r} is not KEY=VALUE")
+            raise ConfigError(f"--meter {text!r}", f"{part!r} is not KEY=VALUE")
         raw = value.strip()
         number: Any = raw
         for kind in (int, float):

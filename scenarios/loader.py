@@ -13,16 +13,17 @@ from typing import Any
 
 import yaml
 
+from chargepoint.errors import FieldError
 
-class ScenarioError(ValueError):
+
+class ScenarioError(FieldError):
     """A scenario file is wrong: ``file:line: field: message``."""
 
     def __init__(self, file: str, line: int, field: str, message: str) -> None:
+        super().__init__(field, message)
         self.file = file
         self.line = line
-        self.field = field
-        self.message = message
-        super().__init__(f"{file}:{line}: {field}: {message}")
+        self.args = (f"{file}:{line}: {field}: {message}",)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from datetime import datetime
 from typing import Any
 
 from chargepoint.clock import Clock
+from chargepoint.errors import FieldError
 from chargepoint.ocpp.errors import format_datetime
 from chargepoint.ocpp.errors import parse_rfc3339 as _strict_rfc3339
 
@@ -61,12 +62,8 @@ CREATE TABLE IF NOT EXISTS auth_cache (
 """
 
 
-class AuthInputError(ValueError):
+class AuthInputError(FieldError):
     """A SendLocalList payload that cannot be applied; ``field`` names the offending field."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
 
 
 def parse_rfc3339(text: Any, field: str) -> datetime:

@@ -13,15 +13,12 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from chargepoint.errors import FieldError
 
-class ProfileError(ValueError):
+
+class ProfileError(FieldError):
     """A charging profile (or a request about one) is invalid.  ``field`` names the offending field
     with its wire (camelCase) path, e.g. ``chargingSchedule.chargingSchedulePeriod[1].limit``."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 class Purpose(StrEnum):
