@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
 from typing import Any
 
+from hal.clock import Clock
 from hal.interfaces import Board
 
 ENTRY_POINT_GROUP = "smartevse_chargepoint.backends"
@@ -39,5 +40,6 @@ def factory(name: str) -> Callable[..., Board]:
     return getattr(module, attr or "create_backend")
 
 
-def create(name: str, clock: Any, options: Mapping[str, Any]) -> Board:
+def create(name: str, clock: Clock, options: Mapping[str, Any]) -> Board:
+    """The board of backend ``name``: ``create_backend(clock, options)`` of its module."""
     return factory(name)(clock, options)

@@ -16,7 +16,7 @@ from chargepoint.config_check import check_components
 from chargepoint.logs import configure_logging
 
 
-def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "run",
         help="run the charge point (default: sim backend + embedded test CSMS + local API)",
@@ -44,7 +44,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(handler=_cmd_run)
 
 
-def _add_config(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_config(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("config", help="print the defaults, or validate a configuration file")
     p.add_argument("--check", metavar="FILE", help="validate FILE (+ environment) and print the result")
     p.set_defaults(handler=_cmd_config)
@@ -91,7 +91,7 @@ def parse_meter_spec(text: str) -> dict[str, Any]:
             continue
         key, sep, value = part.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"--meter {text!r}: {part!r} is not KEY=VALUE")
+            raise ConfigError(f"--meter {text!r}", f"{part!r} is not KEY=VALUE")
         raw = value.strip()
         number: Any = raw
         for kind in (int, float):

@@ -22,11 +22,16 @@ from __future__ import annotations
 import asyncio
 import selectors
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from concurrent.futures import Executor
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple
+
+if TYPE_CHECKING:
+    from _typeshed import FileDescriptorLike
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 #: Default start of virtual wall time: deterministic replays start here unless told otherwise.
 DEFAULT_VIRTUAL_START = datetime(2026, 1, 5, 8, 0, 0, tzinfo=UTC)  # a Monday
@@ -187,25 +192,25 @@ class _VirtualSelector(selectors.BaseSelector):
         self._real = real
 
     # delegation
-    def register(self, fileobj, events, data=None):  # type: ignore[no-untyped-def]
+    def register(self, fileobj: FileDescriptorLike, events: int, data: Any = None) -> selectors.SelectorKey:
         return self._real.register(fileobj, events, data)
 
-    def unregister(self, fileobj):  # type: ignore[no-untyped-def]
+    def unregister(self, fileobj: FileDescriptorLike) -> selectors.SelectorKey:
         return self._real.unregister(fileobj)
 
-    def modify(self, fileobj, events, data=None):  # type: ignore[no-untyped-def]
+    def modify(self, fileobj: FileDescriptorLike, events: int, data: Any = None) -> selectors.SelectorKey:
         return self._real.modify(fileobj, events, data)
 
-    def get_key(self, fileobj):  # type: ignore[no-untyped-def]
+    def get_key(self, fileobj: FileDescriptorLike) -> selectors.SelectorKey:
         return self._real.get_key(fileobj)
 
-    def get_map(self):  # type: ignore[no-untyped-def]
+    def get_map(self) -> Mapping[FileDescriptorLike, selectors.SelectorKey]:
         return self._real.get_map()
 
     def close(self) -> None:
         self._real.close()
 
-    def select(self, timeout: float | None = None):  # type: ignore[no-untyped-def]
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         loop = self._loop
         if loop.wall_deadline is not None and not loop.wall_expired and time.monotonic() > loop.wall_deadline:
             loop.wall_expired = True
@@ -246,11 +251,12 @@ class VirtualTimeEventLoop(asyncio.SelectorEventLoop):
     def real_work_pending(self) -> bool:
         return self._executor_jobs > 0
 
-    def run_in_executor(self, executor, func, *args):  # type: ignore[no-untyped-def,override]
+    def run_in_executor(self, executor: Executor | None, func: Callable[[*Ts], T],
+                        *args: *Ts) -> asyncio.Future[T]:
         fut = super().run_in_executor(executor, func, *args)
         self._executor_jobs += 1
 
-        def _done(_: asyncio.Future) -> None:
+        def _done(_: asyncio.Future[T]) -> None:
             self._executor_jobs -= 1
 
         fut.add_done_callback(_done)

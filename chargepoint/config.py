@@ -18,9 +18,21 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from chargepoint.errors import FieldError
 
-class ConfigError(ValueError):
-    """A configuration value is wrong; the message names key, value and origin."""
+
+class ConfigError(FieldError):
+    """A configuration value is wrong.  ``field`` is the key (``ocpp.csms_url``, ``meters[0]``,
+    ``[sim]``, ``config file PATH``); ``str()`` names key, value and origin:
+    ``key = 'value' (from FILE): message``.  ``value`` is the value as shown (already formatted),
+    ``note`` what goes in the parentheses (where the value came from)."""
+
+    def __init__(self, field: str, message: str, *, value: str | None = None, note: str | None = None) -> None:
+        super().__init__(field, message)
+        self.value = value
+        self.note = note
+        where = field + (f" = {value}" if value is not None else "") + (f" ({note})" if note else "")
+        self.args = (f"{where}: {message}",)
 
 
 def default_data_dir() -> Path:
@@ -123,7 +135,7 @@ _FREE_TABLES = ("energy", "sim")
 
 def _coerce(key: str, raw: Any, target: type, origin: str, meta: Mapping[str, Any]) -> Any:
     def fail(why: str) -> ConfigError:
-        return ConfigError(f"{key} = {raw!r} ({origin}): {why}")
+        return ConfigError(key, why, value=repr(raw), note=origin)
 
     value: Any
     if target is bool:
@@ -171,13 +183,11 @@ _TYPES = {"str": str, "int": int, "float": float, "bool": bool}
 def _apply(cfg: Config, section: str, key: str, raw: Any, origin: str) -> Config:
     sect_field = _SECTIONS.get(section)
     if sect_field is None:
-        raise ConfigError(f"[{section}] ({origin}): unknown section; known: {', '.join(sorted(_SECTIONS))}")
+        raise ConfigError(f"[{section}]", f"unknown section; known: {', '.join(sorted(_SECTIONS))}", note=origin)
     sect_obj = getattr(cfg, section)
     spec = {f.name: f for f in fields(sect_obj)}
     if key not in spec:
-        raise ConfigError(
-            f"{section}.{key} ({origin}): unknown key; known: {', '.join(sorted(spec))}"
-        )
+        raise ConfigError(f"{section}.{key}", f"unknown key; known: {', '.join(sorted(spec))}", note=origin)
     f = spec[key]
     target = _TYPES[f.type if isinstance(f.type, str) else f.type.__name__]
     value = _coerce(f"{section}.{key}", raw, target, origin, f.metadata)
@@ -198,16 +208,17 @@ def load_config(
         for section, table in data.items():
             if section == "meters":
                 if not isinstance(table, list) or not all(isinstance(t, dict) for t in table):
-                    raise ConfigError(f"meters ({origin}): must be an array of tables [[meters]]")
+                    raise ConfigError("meters", "must be an array of tables [[meters]]", note=origin)
                 cfg = replace(cfg, meters=tuple(dict(t) for t in table))
                 continue
             if section in _FREE_TABLES:
                 if not isinstance(table, dict):
-                    raise ConfigError(f"[{section}] ({origin}): must be a table")
-                cfg = replace(cfg, **{section: dict(table)})
+                    raise ConfigError(f"[{section}]", "must be a table", note=origin)
+                free: dict[str, Any] = {section: dict(table)}
+                cfg = replace(cfg, **free)
                 continue
             if not isinstance(table, dict):
-                raise ConfigError(f"{section} ({origin}): must be a table [{section}]")
+                raise ConfigError(section, f"must be a table [{section}]", note=origin)
             for key, raw in table.items():
                 cfg = _apply(cfg, section, key, raw, origin)
     environ = os.environ if env is None else env
@@ -215,10 +226,10 @@ def load_config(
         if not name.startswith("CHARGEPOINT_"):
             continue
         rest = name[len("CHARGEPOINT_"):].lower()
-        section = next((s for s in _SECTIONS if rest.startswith(s + "_")), None)
-        if section is None:
+        env_section = next((s for s in _SECTIONS if rest.startswith(s + "_")), None)
+        if env_section is None:
             continue  # not ours to judge (e.g. CHARGEPOINT_HOME of another tool)
-        cfg = _apply(cfg, section, rest[len(section) + 1:], raw, f"from env {name}")
+        cfg = _apply(cfg, env_section, rest[len(env_section) + 1:], raw, f"from env {name}")
     for dotted, raw in (overrides or {}).items():
         if raw is None:
             continue
@@ -233,53 +244,52 @@ def _read_toml(p: Path) -> dict[str, Any]:
     try:
         raw = p.read_bytes()
     except OSError as exc:
-        raise ConfigError(f"config file {p}: {exc.strerror or exc}") from None
+        raise ConfigError(f"config file {p}", str(exc.strerror or exc)) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise ConfigError(f"config file {p}: not UTF-8 text (byte 0x{raw[exc.start]:02x} on line {line})") from None
+        raise ConfigError(f"config file {p}", f"not UTF-8 text (byte 0x{raw[exc.start]:02x} on line {line})") from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {p}: {exc}") from None
+        raise ConfigError(f"config file {p}", str(exc)) from None
     except RecursionError:
-        raise ConfigError(f"config file {p}: nested too deeply to be a configuration") from None
+        raise ConfigError(f"config file {p}", "nested too deeply to be a configuration") from None
 
 
 def _check_consistency(cfg: Config) -> None:
     url = cfg.ocpp.csms_url
     if url and not (url.startswith("ws://") or url.startswith("wss://")):
-        raise ConfigError(f"ocpp.csms_url = {url!r}: must start with ws:// or wss://")
+        raise ConfigError("ocpp.csms_url", "must start with ws:// or wss://", value=repr(url))
     if cfg.ocpp.security_profile >= 2 and url and not url.startswith("wss://"):
-        raise ConfigError(
-            f"ocpp.security_profile = {cfg.ocpp.security_profile}: profiles 2 and 3 need a wss:// csms_url"
-        )
+        raise ConfigError("ocpp.security_profile", "profiles 2 and 3 need a wss:// csms_url",
+                          value=str(cfg.ocpp.security_profile))
     if cfg.ocpp.security_profile in (1, 2) and not cfg.ocpp.password:
-        raise ConfigError(f"ocpp.password: security profile {cfg.ocpp.security_profile} needs a password")
+        raise ConfigError("ocpp.password", f"security profile {cfg.ocpp.security_profile} needs a password")
     if cfg.ocpp.password and cfg.ocpp.security_profile == 0:
         raise ConfigError(
-            f"ocpp.password: given, but security profile {cfg.ocpp.security_profile} sends no password; "
-            "set ocpp.security_profile = 1 (ws://, HTTP Basic) or 2 (wss://, HTTP Basic)"
+            "ocpp.password",
+            f"given, but security profile {cfg.ocpp.security_profile} sends no password; "
+            "set ocpp.security_profile = 1 (ws://, HTTP Basic) or 2 (wss://, HTTP Basic)",
         )
     if cfg.ocpp.password_hex and cfg.ocpp.password:
         try:
             bytes.fromhex(cfg.ocpp.password)
         except ValueError:
-            raise ConfigError("ocpp.password: password_hex is set but the password is not hex") from None
+            raise ConfigError("ocpp.password", "password_hex is set but the password is not hex") from None
     if cfg.ocpp.security_profile == 3 and not (cfg.ocpp.client_cert and cfg.ocpp.client_key):
-        raise ConfigError("ocpp.client_cert / ocpp.client_key: security profile 3 needs a client certificate")
+        raise ConfigError("ocpp.client_cert / ocpp.client_key", "security profile 3 needs a client certificate")
     for key, limit in (("vendor", 20), ("model", 20), ("serial", 25), ("firmware", 50)):
         value = getattr(cfg.ocpp, key)
         if len(value) > limit:
-            raise ConfigError(f"ocpp.{key} = {value!r}: at most {limit} characters (OCPP CiString{limit})")
+            raise ConfigError(f"ocpp.{key}", f"at most {limit} characters (OCPP CiString{limit})", value=repr(value))
     if cfg.controller.min_current_a > cfg.controller.max_current_a:
-        raise ConfigError(
-            f"controller.min_current_a = {cfg.controller.min_current_a:g}: must not exceed "
-            f"controller.max_current_a = {cfg.controller.max_current_a:g}"
-        )
+        raise ConfigError("controller.min_current_a",
+                          f"must not exceed controller.max_current_a = {cfg.controller.max_current_a:g}",
+                          value=f"{cfg.controller.min_current_a:g}")
     if cfg.backend.name == "smartevse" and not cfg.backend.serial:
-        raise ConfigError("backend.serial: the smartevse backend needs a serial port (--serial PORT)")
+        raise ConfigError("backend.serial", "the smartevse backend needs a serial port (--serial PORT)")
     if cfg.http.listen:
         parse_hostport(cfg.http.listen, "http.listen")
 
@@ -287,16 +297,16 @@ def _check_consistency(cfg: Config) -> None:
 def parse_hostport(value: str, key: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(f"{key} = {value!r}: must be HOST:PORT")
+        raise ConfigError(key, "must be HOST:PORT", value=repr(value))
     return host or "127.0.0.1", int(port)
 
 
 def describe() -> str:
     """A TOML listing of every key with its default, for `chargepoint config --defaults`."""
     lines: list[str] = []
-    for name, sect_field in _SECTIONS.items():
+    for name in _SECTIONS:
         lines.append(f"[{name}]")
-        for f in fields(sect_field.default_factory()):  # type: ignore[misc]
+        for f in fields(getattr(Config(), name)):
             doc = f.metadata.get("doc", "")
             default = f.default
             text = str(default).lower() if isinstance(default, bool) else repr(default).replace("'", '"')

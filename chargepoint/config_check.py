@@ -22,9 +22,8 @@ def _check_backend(config: Config) -> None:
 
     names = registry.available()
     if config.backend.name not in names:
-        raise ConfigError(
-            f"backend.name = {config.backend.name!r}: unknown backend; available: {', '.join(sorted(names))}"
-        )
+        raise ConfigError("backend.name", f"unknown backend; available: {', '.join(sorted(names))}",
+                          value=repr(config.backend.name))
 
 
 def _check_sim(config: Config) -> None:
@@ -35,7 +34,7 @@ def _check_sim(config: Config) -> None:
     known = {f.name for f in fields(SimOptions)} | {"house"}
     for key in config.sim:
         if key not in known:
-            raise ConfigError(f"sim.{key}: unknown key; known: {', '.join(sorted(known))}")
+            raise ConfigError(f"sim.{key}", f"unknown key; known: {', '.join(sorted(known))}")
     if config.backend.name != "sim":
         return
     from chargepoint.runtime import backend_options
@@ -43,14 +42,14 @@ def _check_sim(config: Config) -> None:
     try:
         SimOptions.from_mapping(backend_options(config))
     except ValueError as exc:
-        raise ConfigError(f"[sim] {exc}") from None
+        raise ConfigError("[sim]", str(exc)) from None
     if config.sim.get("house") is not None:
         from backends.sim.house import parse_house_options
 
         try:
             parse_house_options(config.sim["house"])
         except (ValueError, TypeError) as exc:
-            raise ConfigError(f"sim.house: {exc}") from None
+            raise ConfigError("sim.house", str(exc)) from None
 
 
 def _check_energy(config: Config) -> None:
@@ -62,7 +61,7 @@ def _check_energy(config: Config) -> None:
     except ValueError as exc:
         field = getattr(exc, "field", None)
         where = f"energy.{field}" if field else "[energy]"
-        raise ConfigError(f"{where}: {exc}") from None
+        raise ConfigError(where, str(exc)) from None
 
 
 def check_meters(config: Config) -> None:
@@ -76,4 +75,4 @@ def check_meters(config: Config) -> None:
         try:
             create_meter(RealClock(), table)
         except ValueError as exc:
-            raise ConfigError(f"meters[{i}] ({table.get('role', 'ev')} meter): {exc}") from None
+            raise ConfigError(f"meters[{i}]", str(exc), note=f"{table.get('role', 'ev')} meter") from None

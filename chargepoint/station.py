@@ -34,6 +34,7 @@ from chargepoint.controller.types import (
 )
 from hal.interfaces import Board
 from hal.types import (
+    BoardCapabilities,
     BoardFault,
     GridRelayReading,
     HalEvent,
@@ -71,7 +72,7 @@ class Station:
         self._lock = asyncio.Lock()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_deadline: float | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: list[asyncio.Task[Any]] = []
         self._meters: dict[int, MeterReading] = {}
         self._running = False
         self._stopped = asyncio.Event()
@@ -83,7 +84,7 @@ class Station:
         return self.board.capabilities.connectors
 
     @property
-    def capabilities(self):  # type: ignore[no-untyped-def]
+    def capabilities(self) -> BoardCapabilities:
         return self.board.capabilities
 
     def snapshot(self, connector: int) -> ConnectorSnapshot:

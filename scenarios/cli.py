@@ -19,7 +19,7 @@ from scenarios.schema import Scenario, load_scenario, parse_scenario
 TRACE_SUFFIXES = (".jsonl", ".ndjson")
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "replay",
         help="replay scenario files or recorded traces against the real stack in virtual time",

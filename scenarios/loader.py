@@ -7,21 +7,23 @@ dotted field path (``steps[2].plug.cable``) and its line, so a validation error 
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
+from chargepoint.errors import FieldError
 
-class ScenarioError(ValueError):
+
+class ScenarioError(FieldError):
     """A scenario file is wrong: ``file:line: field: message``."""
 
     def __init__(self, file: str, line: int, field: str, message: str) -> None:
+        super().__init__(field, message)
         self.file = file
         self.line = line
-        self.field = field
-        self.message = message
-        super().__init__(f"{file}:{line}: {field}: {message}")
+        self.args = (f"{file}:{line}: {field}: {message}",)
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,7 @@ class Located:
             raise self.fail(f"must be true or false, got {_kind(self.value)}")
         return self.value
 
-    def choice(self, choices: tuple[str, ...]) -> str:
+    def choice(self, choices: tuple[builtins.str, ...]) -> builtins.str:  # str: the method above
         v = self.str()
         if v not in choices:
             raise self.fail(f"must be one of {', '.join(choices)}, got {v!r}")

@@ -309,6 +309,7 @@ STEP_KINDS = ("plug", "unplug", "ev", "rfid", "call", "fault", "temperature", "m
 
 
 def _step(n: Located, cp: ChargePointSpec) -> Step:
+    c: Located | None  # the child being read, in every branch below
     n.map(("at", "note", *STEP_KINDS))
     at_node = n.get("at")
     if at_node is None:

@@ -110,7 +110,8 @@ def _frames(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _chargepoint_section(header: dict[str, Any]) -> dict[str, Any]:
     cfg = header.get("config") or {}
-    cp = cfg.get("chargepoint") if isinstance(cfg.get("chargepoint"), dict) else {}
+    raw_cp = cfg.get("chargepoint")
+    cp: dict[str, Any] = raw_cp if isinstance(raw_cp, dict) else {}
     section: dict[str, Any] = {}
     names = {"id": "id", "connectors": "connectors", "max_current_a": "max_current", "min_current_a": "min_current",
              "hardware_max_current_a": "hardware_max_current", "phases": "phases", "has_lock": "has_lock",

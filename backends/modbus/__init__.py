@@ -54,6 +54,7 @@ from backends.modbus.meters import (
     decode,
     encode,
 )
+from chargepoint.errors import FieldError
 from hal.clock import Clock
 
 __all__ = [
@@ -80,12 +81,13 @@ __all__ = [
 ]
 
 
-class ConfigError(ValueError):
-    """A meter option is missing or invalid; ``field`` names it."""
+class ConfigError(FieldError):
+    """A meter option is missing or invalid; ``field`` names it (``str()``: ``modbus meter option
+    'field': message``)."""
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"modbus meter option {field!r}: {message}")
-        self.field = field
+        super().__init__(field, message)
+        self.args = (f"modbus meter option {field!r}: {message}",)
 
 
 #: Defaults of the firmware: mains meter address 10, EV meter address 12.

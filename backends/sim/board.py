@@ -14,7 +14,7 @@ from typing import Any
 
 from backends.sim.model import SimModel
 from backends.sim.options import SimOptions
-from hal.clock import Clock
+from hal.clock import Clock, TimerHandle
 from hal.types import (
     BoardCapabilities,
     HalCommand,
@@ -87,7 +87,7 @@ class SimBoard:
         self._parts = {n: SimConnectorParts(self, n) for n in self.model.connectors}
         self._queue: asyncio.Queue[HalEvent | None] = asyncio.Queue()
         self._wake: asyncio.Event | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
         self.latest_meter: dict[int, MeterReading] = {}
         #: optional observer of every command that reaches the board: (command, clock.monotonic())

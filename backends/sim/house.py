@@ -167,8 +167,9 @@ def parse_house_options(raw: Any) -> tuple[House, float, BaseLoadProfile | bool 
             if key not in ("points", "phase_weights"):
                 raise ValueError(f"house.subpanel.{key}: unknown field (known: points, phase_weights)")
         try:
-            subpanel = BaseLoadProfile(**{k: tuple(tuple(p) if isinstance(p, list | tuple) else p for p in v)
-                                          for k, v in values.items()})
+            fields: dict[str, Any] = {k: tuple(tuple(p) if isinstance(p, list | tuple) else p for p in v)
+                                      for k, v in values.items()}
+            subpanel = BaseLoadProfile(**fields)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"house.subpanel.{exc}") from None
     elif sub is None or isinstance(sub, bool):

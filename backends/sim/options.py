@@ -37,7 +37,7 @@ class SimOptions:
         kwargs: dict[str, Any] = {}
         for f in fields(cls):
             if f.name in options and options[f.name] is not None:
-                default = f.default
+                default: Any = f.default
                 value = options[f.name]
                 try:
                     kwargs[f.name] = type(default)(value) if not isinstance(default, bool) else _bool(value)

@@ -73,7 +73,7 @@ from backends.smartevse.protocol import (
     Message,
     current_for_duty,
 )
-from hal.clock import Clock
+from hal.clock import Clock, TimerHandle
 from hal.types import (
     BoardCapabilities,
     BoardFault,
@@ -245,7 +245,7 @@ class SmartEvseV4Board:
             on_up=self._on_link_up,
             on_down=self._on_link_down,
         )
-        self._meter_flush_handle: asyncio.TimerHandle | None = None
+        self._meter_flush_handle: TimerHandle | None = None
         self._state_seen = asyncio.Event()
         self._pilot_code: int | None = None
         self._reported_letter: BoardState | None = None

@@ -146,7 +146,7 @@ class SerialLink:
             return True
         with contextlib.suppress(TimeoutError):
             await self.clock.wait_for(self._up_event.wait(), within_s)
-        return self.state is LinkState.UP
+        return self.is_up  # the state changed while we waited
 
     @property
     def is_up(self) -> bool:

@@ -212,6 +212,7 @@ async def post_reset_fault(request: web.Request) -> web.Response:
     body = await v.json_body(request)
     v.reject_unknown(body, {"fault"})
     name = v.string(body, "fault", required=True, choices=RESETTABLE_FAULTS)
+    assert name is not None  # required=True
     fault = Fault(name)
     if fault not in station.snapshot(connector).faults:
         return web.json_response({"connector": connector, "fault": name, "cleared": True,
@@ -293,8 +294,8 @@ class LocalApi:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
-        sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
-        self.bound_port = sockets[0].getsockname()[1] if sockets else self.port
+        addresses = self._runner.addresses  # (host, port, ...) of each bound socket
+        self.bound_port = addresses[0][1] if addresses else self.port
         log.info("local_api_listening", url=f"http://{self.host}:{self.bound_port}")
 
     async def stop(self) -> None:

@@ -11,6 +11,8 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+from chargepoint.errors import FieldError
+
 BOOT_STATUSES = ("Accepted", "Pending", "Rejected")
 TAG_STATUSES = ("Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx")
 
@@ -46,13 +48,8 @@ CP_ACTIONS = (
 )
 
 
-class BehaviourError(ValueError):
+class BehaviourError(FieldError):
     """A behaviour field is invalid; ``field`` names it."""
-
-    def __init__(self, field_name: str, message: str) -> None:
-        super().__init__(f"{field_name}: {message}")
-        self.field = field_name
-        self.message = message
 
 
 @dataclass

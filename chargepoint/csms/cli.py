@@ -102,7 +102,7 @@ def _run(args: argparse.Namespace) -> int:
     return clock.run(main(args, clock))
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``csms`` subcommand to the ``chargepoint`` command line."""
     parser = sub.add_parser("csms", help="run the scriptable test central system (OCPP 1.6J + HTTP API)")
     add_arguments(parser)

@@ -36,7 +36,7 @@ async def _json_body(request: web.Request) -> Any:
     text = await request.text()
     try:
         return json.loads(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise BehaviourError("body", f"not valid JSON ({exc.msg})") from None
 
 

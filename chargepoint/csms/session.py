@@ -13,7 +13,7 @@ import contextlib
 import itertools
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ocpp.exceptions import (
     NotImplementedError as OcppNotImplemented,
@@ -26,7 +26,8 @@ from ocpp.messages import Call, unpack
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint
 from ocpp.v16 import call_result as result
-from ocpp.v16.enums import Action
+from ocpp.v16.datatypes import IdTagInfo
+from ocpp.v16.enums import Action, DataTransferStatus, RegistrationStatus
 from websockets.exceptions import ConnectionClosed
 
 from chargepoint.csms.frames import IN, OUT
@@ -156,7 +157,7 @@ class CsmsSession(ChargePoint):
         except (ValueError, TypeError):
             return
         if isinstance(frame, list) and len(frame) >= 2 and frame[0] == 2 and isinstance(frame[1], str):
-            await self._send(json.dumps([4, frame[1], error.code, error.description or "", error.details or {}]))
+            await self._send(json.dumps([4, frame[1], getattr(error, "code", "GenericError"), error.description or "", error.details or {}]))
 
     async def _answer(self, msg: Call) -> None:
         try:
@@ -227,6 +228,11 @@ class CsmsSession(ChargePoint):
         )
 
     # -- CP -> CSMS handlers (never await a CALL in here) ---------------------------------------
+    # The test CSMS answers what its behaviour says, as plain strings and dicts: the ocpp library
+    # serialises those exactly like its enums and dataclasses, which is what the casts tell mypy.
+    def _id_tag_info(self, id_tag: str) -> IdTagInfo:
+        return cast(IdTagInfo, self.csms.id_tag_info(id_tag))
+
     @on(Action.boot_notification)
     def on_boot_notification(self, charge_point_vendor: str, charge_point_model: str, **extra: Any):
         behaviour = self.csms.behaviour
@@ -236,7 +242,7 @@ class CsmsSession(ChargePoint):
         self.csms.boot_info[self.id] = {"charge_point_vendor": charge_point_vendor,
                                         "charge_point_model": charge_point_model, **extra}
         interval = behaviour.heartbeat_interval if status == "Accepted" else behaviour.boot_retry_interval
-        return result.BootNotification(current_time=self._now(), interval=interval, status=status)
+        return result.BootNotification(current_time=self._now(), interval=interval, status=cast(RegistrationStatus, status))
 
     @on(Action.heartbeat)
     def on_heartbeat(self, **extra: Any):
@@ -245,12 +251,12 @@ class CsmsSession(ChargePoint):
 
     @on(Action.authorize)
     def on_authorize(self, id_tag: str, **extra: Any):
-        return result.Authorize(id_tag_info=self.csms.id_tag_info(id_tag))
+        return result.Authorize(id_tag_info=self._id_tag_info(id_tag))
 
     @on(Action.start_transaction)
     def on_start_transaction(self, connector_id: int, id_tag: str, meter_start: int, timestamp: str, **extra: Any):
         tx_id = self.csms.open_transaction(self.id, connector_id, id_tag, meter_start, timestamp, extra)
-        return result.StartTransaction(transaction_id=tx_id, id_tag_info=self.csms.id_tag_info(id_tag))
+        return result.StartTransaction(transaction_id=tx_id, id_tag_info=self._id_tag_info(id_tag))
 
     @on(Action.stop_transaction)
     def on_stop_transaction(self, meter_stop: int, timestamp: str, transaction_id: int, **extra: Any):
@@ -258,7 +264,7 @@ class CsmsSession(ChargePoint):
         id_tag = extra.get("id_tag")
         if id_tag is None:
             return result.StopTransaction()
-        return result.StopTransaction(id_tag_info=self.csms.id_tag_info(id_tag))
+        return result.StopTransaction(id_tag_info=self._id_tag_info(id_tag))
 
     @on(Action.meter_values)
     def on_meter_values(self, connector_id: int, meter_value: list[dict[str, Any]], **extra: Any):
@@ -276,7 +282,7 @@ class CsmsSession(ChargePoint):
 
     @on(Action.data_transfer)
     def on_data_transfer(self, vendor_id: str, **extra: Any):
-        return result.DataTransfer(status=self.csms.behaviour.data_transfer_status)
+        return result.DataTransfer(status=cast(DataTransferStatus, self.csms.behaviour.data_transfer_status))
 
     @on(Action.diagnostics_status_notification)
     def on_diagnostics_status_notification(self, status: str, **extra: Any):

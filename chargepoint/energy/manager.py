@@ -20,6 +20,12 @@ with C integer division, like the firmware.  Deliberate choices where the firmwa
   63 s for 1P->3P, fires at <= 3 s left).  With StopTime 0 mild import never switches to 1P.
 * LESS_6A is kept per connector; the global causes (NoCurrent > 2, mains > 2 x MaxMains, Solar
   stop, MaxSumMains timer) pause every charging connector, like the master's broadcast.
+
+Long file: :meth:`EnergyManager.step` is one regulation cycle of the firmware (measure, shortage
+and timers, available current, distribution, decision) whose helpers share the timers and the
+per-connector state; kept in one file so it can be read side by side with smartevse.md §5.  The
+parts that stand alone already have their own files (settings, measurements, phases,
+distribution, adapter).
 """
 
 from __future__ import annotations

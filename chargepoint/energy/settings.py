@@ -13,6 +13,8 @@ from dataclasses import dataclass, fields, replace
 from enum import StrEnum
 from typing import Any
 
+from chargepoint.errors import FieldError
+
 
 class Mode(StrEnum):
     """Charge mode: Normal (no mains meter involvement), Smart (MaxMains regulation), Solar (surplus)."""
@@ -32,12 +34,8 @@ class EnableC2(StrEnum):
     AUTO = "auto"  # Solar mode may switch 3P<->1P; Smart/Normal go back to 3P
 
 
-class SettingsError(ValueError):
+class SettingsError(FieldError):
     """An energy setting is out of range or of the wrong type; ``field`` names it."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
 
 
 #: (low, high) inclusive ranges of the numeric settings.  ``max_sum_mains_a`` also allows 0 (= off).

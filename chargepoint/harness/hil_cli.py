@@ -30,7 +30,7 @@ from chargepoint.clock import Clock, RealClock
 from chargepoint.harness.hil.stack import HilOptions, HilStack
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "hil",
         help="run the SmartEVSE v4 emulator on a pty and simulated Modbus meters (hardware in the loop)",

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from chargepoint.errors import FieldError
 from chargepoint.ocpp.errors import format_datetime
 from chargepoint.ocpp.errors import parse_rfc3339 as _strict_rfc3339
 
@@ -17,12 +18,8 @@ ACCEPTED = "Accepted"
 VALID_STATUSES = {"Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx"}
 
 
-class AuthInputError(ValueError):
+class AuthInputError(FieldError):
     """A SendLocalList payload that cannot be applied; ``field`` names the offending field."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
 
 
 def parse_rfc3339(text: Any, field: str) -> datetime:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
+from typing import Any
 
 from chargepoint.smartcharging.model import Purpose, RateUnit
 from chargepoint.smartcharging.parsing import format_datetime
@@ -65,7 +66,7 @@ class CompositeSchedule:
             current = p.limit
         return current
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """The ``chargingSchedule`` object of GetCompositeSchedule.conf (camelCase; no startSchedule,
         errata 3.57; limits as floats with one decimal)."""
         return {
@@ -77,7 +78,7 @@ class CompositeSchedule:
             ],
         }
 
-    def response(self) -> dict:
+    def response(self) -> dict[str, Any]:
         """A complete Accepted GetCompositeSchedule.conf payload (camelCase)."""
         return {
             "status": "Accepted",

@@ -2,6 +2,11 @@
 
 Pure and synchronous: every method takes the time it needs as an aware UTC datetime.  See the package
 docstring (``chargepoint/smartcharging/__init__.py``) for the rules implemented and the API.
+
+Long file: the engine is the one owner of the installed profiles and the transactions, and its
+checks (SetChargingProfile, ClearChargingProfile, RemoteStart), its stacking evaluation (limit,
+station share, next change) and the composite schedule all read that state; the parts that stand
+alone have their own files already (model, parsing, timeline, composite).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
+from typing import Any
 
 from chargepoint.smartcharging.composite import (
     CompositePeriod,
@@ -42,7 +48,7 @@ class InstalledProfile:
     connector_id: int
     profile: ChargingProfile
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """``{"connectorId": n, "csChargingProfiles": {...camelCase...}}`` -- one row for persistence."""
         return {"connectorId": self.connector_id, "csChargingProfiles": self.profile.to_json()}
 
@@ -107,7 +113,7 @@ class SmartChargingEngine:
             )
         ]
 
-    def restore(self, rows: Iterable[Mapping]) -> int:
+    def restore(self, rows: Iterable[Mapping[str, Any]]) -> int:
         """Re-install persisted rows (:meth:`InstalledProfile.to_json` dicts) without the transaction
         checks (a TxProfile applies again once :meth:`transaction_started` names its transaction).
         Raises :class:`ProfileError` for a malformed row; returns how many were installed."""

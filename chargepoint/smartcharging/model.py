@@ -11,16 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
+
+from chargepoint.errors import FieldError
 
 
-class ProfileError(ValueError):
+class ProfileError(FieldError):
     """A charging profile (or a request about one) is invalid.  ``field`` names the offending field
     with its wire (camelCase) path, e.g. ``chargingSchedule.chargingSchedulePeriod[1].limit``."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 class Purpose(StrEnum):
@@ -80,7 +78,7 @@ class ChargingProfile:
 
         return parse_profile(data)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """camelCase dict as on the wire (JSON-serialisable: limits as int/float, times ISO 8601 Z)."""
         from chargepoint.smartcharging.parsing import profile_to_json
 

@@ -229,7 +229,7 @@ def _number(value: Decimal) -> int | float:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
-def schedule_to_json(s: ChargingSchedule) -> dict:
+def schedule_to_json(s: ChargingSchedule) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if s.duration is not None:
         out["duration"] = s.duration
@@ -248,7 +248,7 @@ def schedule_to_json(s: ChargingSchedule) -> dict:
     return out
 
 
-def profile_to_json(p: ChargingProfile) -> dict:
+def profile_to_json(p: ChargingProfile) -> dict[str, Any]:
     out: dict[str, Any] = {"chargingProfileId": p.id}
     if p.transaction_id is not None:
         out["transactionId"] = p.transaction_id

@@ -151,18 +151,17 @@ class Ch32Emulator:
         elif fault == "rcd_reset":
             fw.rcd_reset()
         elif fault == "temperature":
-            fw.temperature_c = int(kw.get("celsius", 25))  # type: ignore[call-overload]
+            fw.temperature_c = int(_number(kw, "celsius", 25))
         elif fault == "panic":
             fw.power_panic()
             self._flush_outbox(force=True)
-            seconds = float(kw.get("seconds", 1.0))  # type: ignore[arg-type]
+            seconds = _number(kw, "seconds", 1.0)
             self.silent_until = now + seconds
             self._pending_restore = True
         elif fault == "power_restored":
             fw.power_restored()
         elif fault == "silent":
-            seconds = kw.get("seconds")
-            self.silent_until = float("inf") if seconds is None else now + float(seconds)  # type: ignore[arg-type]
+            self.silent_until = float("inf") if kw.get("seconds") is None else now + _number(kw, "seconds", 0.0)
         elif fault == "talk":
             self.silent_until = None
         elif fault == "restart":
@@ -316,6 +315,14 @@ class Ch32Emulator:
                     self._next_1s = now + 1.0
                 fw.tick_1s()
             self._flush_outbox()
+
+
+def _number(kw: dict[str, object], key: str, default: float) -> float:
+    """``kw[key]`` as a float (a number or a numeric string), ``default`` when absent."""
+    value = kw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"{key}: a number is needed, not {value!r}")
+    return float(value)
 
 
 def _render(msg: Message) -> bytes:
