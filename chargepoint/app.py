@@ -202,28 +202,12 @@ async def run_chargepoint(config: Config, clock: Clock, *, ready: asyncio.Event 
     if runtime_holder is not None:
         runtime_holder.append(runtime)
     try:
-<<<<<<< HEAD
         try:
             task = await launch(runtime)
         except OSError as exc:
             raise StartupError(f"cannot start: {exc.strerror or exc} (check http.listen / backend.serial)") from None
         except (ValueError, LookupError) as exc:
             raise StartupError(f"cannot start: {exc}") from None
-=======
-        task = asyncio.create_task(runtime.run(), name="runtime")
-        while (runtime.station is None or len(runtime.services) < len(runtime.service_factories)
-               or not all(_started(s) for s in runtime.services)):
-            if task.done():
-                break
-            await clock.sleep(0.05)
-        if task.done() and task.exception() is not None:
-            failure = task.exception()
-            if isinstance(failure, OSError):
-                raise StartupError(f"cannot start: {failure.strerror or failure} (check http.listen / backend.serial)")
-            if isinstance(failure, ValueError | LookupError):
-                raise StartupError(f"cannot start: {failure}")
-            await task
->>>>>>> wt/rules
         _print_banner(config, url, csms, runtime)
         if ready is not None:
             ready.set()
