@@ -98,6 +98,7 @@ class OcppService:
         tuning = tuning or OcppTuning()
         self.runtime = runtime
         options = replace(ocpp_options(cfg, csms_url), **tuning.options)
+        assert runtime.station is not None, "the OCPP client is built after the station"
         self.client = OcppClient(runtime.clock, runtime.station, options, cfg.data_dir, rng_seed=tuning.rng_seed)
         if recorder is not None:
             self.client.wrap_connection = lambda ws: RecordingConnection(ws, recorder)

@@ -208,7 +208,7 @@ async def run_in_clock(scn: Scenario, clock: Clock, *, trace_path: str | None = 
                                                      "csms": scn.csms})
         observers.append(recorder.station_item)
         # frames as the charge point sees them: "out" = charge point -> CSMS
-        frame_listeners.append(lambda f: recorder.frame("out" if f.direction == CP_TO_CSMS else "in", f.raw))  # type: ignore[union-attr]
+        frame_listeners.append(lambda f: recorder.frame("out" if f.direction == CP_TO_CSMS else "in", f.raw))
     stack = Stack(clock, scn.chargepoint, scn.csms, observers=observers, frame_listeners=frame_listeners)
     col.stack = stack
     call_tasks: list[asyncio.Task[Any]] = []

@@ -160,8 +160,7 @@ class Stack:
         await self.csms.start()
         tuning = OcppTuning(options={"config": dict(self.spec.config), "reconnect_max_s": RECONNECT_MAX_S},
                             rng_seed=RNG_SEED)
-        observers: list[ServiceFactory] = [
-            (lambda rt, listener=listener: StationSubscription(rt, listener)) for listener in self.observers]
+        observers: list[ServiceFactory] = [_subscription(listener) for listener in self.observers]
         self.runtime = build_runtime(self.config, self.clock, csms_url=self.csms.url, ocpp=tuning,
                                      sources=[self._mains_source], services=observers)
         self._task = await launch(self.runtime)
@@ -182,3 +181,10 @@ class Stack:
         if self._tmp is not None:
             with contextlib.suppress(OSError):
                 self._tmp.cleanup()
+
+
+def _subscription(listener: Callable[[Any], None]) -> ServiceFactory:
+    """A service factory that subscribes ``listener`` to the runtime's station."""
+    def factory(rt: Runtime) -> StationSubscription:
+        return StationSubscription(rt, listener)
+    return factory
