@@ -53,9 +53,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chargepoint.clock import Clock
+
+if TYPE_CHECKING:
+    from chargepoint.ocpp.security.service import SecurityService
 
 
 @dataclass
@@ -75,6 +78,8 @@ class OcppContext:
     smart_charging: Any = None  # smart-charging service; None until it exists
     status: Any = None  # chargepoint.ocpp.status.StatusReporter
     options: Any = None  # chargepoint.ocpp.options.OcppOptions
+    #: the OCPP 1.6 security extension (certificates, security events, logs, signed firmware)
+    security: SecurityService | None = None
     registration: str = "Unknown"
     #: set by Reset: the runtime restarts the OCPP client / application in-process ("Soft"/"Hard").
     restart_kind: str | None = None

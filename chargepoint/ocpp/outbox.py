@@ -32,7 +32,8 @@ from chargepoint.clock import Clock
 
 Sender = Callable[[str, dict[str, Any], str], Awaitable[dict[str, Any]]]
 
-TRANSACTION_ACTIONS = frozenset({"StartTransaction", "StopTransaction", "MeterValues"})
+#: queued persistently, in order; SecurityEventNotification too (security whitepaper: guaranteed delivery)
+TRANSACTION_ACTIONS = frozenset({"StartTransaction", "StopTransaction", "MeterValues", "SecurityEventNotification"})
 
 
 class OutboxError(Exception):

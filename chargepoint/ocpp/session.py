@@ -33,6 +33,7 @@ from chargepoint.ocpp.firmware import FirmwareHandlers
 from chargepoint.ocpp.frame_guard import FrameRejected, decode_frame
 from chargepoint.ocpp.local_list_handlers import LocalListHandlers
 from chargepoint.ocpp.reservation import ReservationHandlers
+from chargepoint.ocpp.security.handlers import SecurityHandlers
 
 try:  # Engineer B's TriggerMessage mixin
     from chargepoint.ocpp.trigger import TriggerHandlers
@@ -53,7 +54,7 @@ class ResponseError(Exception):
     """The CSMS's CALLRESULT was unusable (schema failure other than unknown fields)."""
 
 
-class ChargePointSession(CoreHandlers, LocalListHandlers, ReservationHandlers, *_TRIGGER, FirmwareHandlers,  # type: ignore[misc]
+class ChargePointSession(SecurityHandlers, CoreHandlers, LocalListHandlers, ReservationHandlers, *_TRIGGER, FirmwareHandlers,  # type: ignore[misc]
                          DiagnosticsHandlers, *_SMART, OcppChargePoint):
     def __init__(self, ctx: Any, connection: Any, logger: logging.Logger | None = None) -> None:
         super().__init__(ctx.options.cp_id, connection, response_timeout=int(ctx.keys.get("MessageTimeout") or 30),
