@@ -53,8 +53,9 @@ def _name(cn: str, org: str | None = None) -> x509.Name:
 class TestPki:
     __test__ = False  # not a pytest test class
 
-    def __init__(self, now: dt.datetime | None = None, organization: str = "Test CSMS") -> None:
-        self.now = now or dt.datetime.now(dt.UTC)
+    def __init__(self, now: dt.datetime, organization: str = "Test CSMS") -> None:
+        """``now``: the wall time certificates are made valid around (the CSMS's clock)."""
+        self.now = now
         self.organization = organization
         self.central_root = self.issue("Test Central System Root CA", ca=True)
         self.manufacturer_root = self.issue("Test Manufacturer Root CA", ca=True)

@@ -142,7 +142,7 @@ def test_pki_hash_matches_charge_point(tmp_path):
     """The CSMS computes the same hash data as the charge point for a non-root (issuer installed)."""
     from chargepoint.ocpp.security.certificates import hash_data
 
-    pki = TestPki()
+    pki = TestPki(dt.datetime.now(dt.UTC))
     leaf = pki.issue("leaf", issuer=pki.central_root).cert
     h = hash_data(leaf, pki.central_root.cert).to_json()
     spki = pki.central_root.cert.public_key().public_bytes(serialization.Encoding.DER,

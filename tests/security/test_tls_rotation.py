@@ -37,7 +37,7 @@ def test_profile_2_refuses_bad_server_certificate(tmp_path, bad, caplog):
     caplog.set_level(logging.INFO)
 
     async def main(clock):
-        pki = TestPki()
+        pki = TestPki(clock.now())
         if bad == "expired":
             server = pki.issue("127.0.0.1", issuer=pki.central_root, hosts=("127.0.0.1",),
                                not_before=pki.now - dt.timedelta(days=10), days=2)
@@ -72,7 +72,7 @@ def test_profile_3_rotation_end_to_end(tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
 
     async def main(clock):
-        pki = TestPki()
+        pki = TestPki(clock.now())
         csms = TestCsms(clock, http_port=None, console_log=False,
                         ssl_context=pki.server_context(require_client_cert=True), pki=pki)
         await csms.start()
