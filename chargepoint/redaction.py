@@ -115,7 +115,19 @@ def _mask_line_tails(text: str) -> str:
     return "\n".join(lines)
 
 
+_PRIVATE_KEY = re.compile(r"-----BEGIN ([A-Z ]*)PRIVATE KEY-----.*?-----END \1PRIVATE KEY-----", re.S)
+
+
+def _mask_private_keys(text: str) -> str:
+    """A PEM private key (security extension: the charge point's TLS key) never leaves the process."""
+    if "PRIVATE KEY-----" not in text:
+        return text
+    return _PRIVATE_KEY.sub(
+        lambda m: f"-----BEGIN {m.group(1)}PRIVATE KEY-----{MASK}-----END {m.group(1)}PRIVATE KEY-----", text)
+
+
 def redact(text: str) -> str:
+    text = _mask_private_keys(text)
     if not _might_hold_secret(text) or not _names_secret(text):
         return text
     text, outside = _mask_json_spans(text)
@@ -127,6 +139,6 @@ def redact(text: str) -> str:
 def redact_event(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
     """structlog processor: mask secrets in every string value of the event."""
     for key, value in event.items():
-        if isinstance(value, str) and _might_hold_secret(value):
+        if isinstance(value, str) and (_might_hold_secret(value) or "PRIVATE KEY-----" in value):
             event[key] = redact(value)
     return event

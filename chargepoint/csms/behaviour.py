@@ -45,6 +45,7 @@ CP_ACTIONS = (
     "SecurityEventNotification",
     "LogStatusNotification",
     "SignedFirmwareStatusNotification",
+    "SignCertificate",
 )
 
 
@@ -78,6 +79,10 @@ class Behaviour:
     data_transfer_status: str = "Accepted"
     #: Seconds to wait for a charge point's answer to our CALL.
     call_timeout: float = 30.0
+    #: SignCertificate.conf status; when Accepted and ``auto_sign_csr``, the CSMS signs the CSR with
+    #: its test CA and sends CertificateSigned right after its answer.
+    sign_certificate_status: str = "Accepted"
+    auto_sign_csr: bool = True
 
     # -- queries used by the handlers ---------------------------------------------------------
     def tag_status(self, id_tag: str) -> str:
@@ -109,6 +114,8 @@ class Behaviour:
             },
             "data_transfer_status": self.data_transfer_status,
             "call_timeout": self.call_timeout,
+            "sign_certificate_status": self.sign_certificate_status,
+            "auto_sign_csr": self.auto_sign_csr,
         }
 
     # -- changes --------------------------------------------------------------------------------
@@ -119,7 +126,7 @@ class Behaviour:
         {tag: status}, or null = accept all), whitelist_add ({tag: status}), whitelist_remove
         ([tags]), delays ({action: seconds}, replaces), delay ({action: seconds}, merges),
         errors ({action: {code, count, description}} replaces; {action: null} clears one),
-        data_transfer_status, call_timeout.
+        data_transfer_status, call_timeout, sign_certificate_status, auto_sign_csr.
         """
         if not isinstance(changes, dict):
             raise BehaviourError("body", "must be a JSON object")
@@ -127,7 +134,7 @@ class Behaviour:
         known = {
             "boot_status", "heartbeat_interval", "boot_retry_interval", "whitelist", "whitelist_add",
             "whitelist_remove", "delays", "delay", "errors", "data_transfer_status", "call_timeout",
-            "offline_seconds",
+            "offline_seconds", "sign_certificate_status", "auto_sign_csr",
         }
         for key in changes:
             if key not in known:
@@ -176,6 +183,14 @@ class Behaviour:
             if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
                 raise BehaviourError("call_timeout", "must be a positive number of seconds")
             new.call_timeout = float(value)
+        if "sign_certificate_status" in changes:
+            if changes["sign_certificate_status"] not in ("Accepted", "Rejected"):
+                raise BehaviourError("sign_certificate_status", "must be Accepted or Rejected")
+            new.sign_certificate_status = changes["sign_certificate_status"]
+        if "auto_sign_csr" in changes:
+            if not isinstance(changes["auto_sign_csr"], bool):
+                raise BehaviourError("auto_sign_csr", "must be true or false")
+            new.auto_sign_csr = changes["auto_sign_csr"]
         if "offline_seconds" in changes:
             parse_seconds(changes["offline_seconds"], "offline_seconds")
         self.__dict__.update(new.__dict__)

@@ -7,6 +7,8 @@
     GET  /api/behaviour                 current behaviour
     POST /api/behaviour                 change behaviour (see Behaviour.update; offline_seconds)
     GET  /api/transactions
+    ... and the security extension's routes (security_api.py): /api/pki, /api/cps/{id}/security,
+    install-certificate, certificate-signed, signed-update
 
 Bad bodies get HTTP 400 with ``{"error": ..., "field": ...}`` naming the field.
 """
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from chargepoint.csms.behaviour import BehaviourError, parse_seconds
+from chargepoint.csms.security_api import routes as security_routes
 from chargepoint.csms.session import NotConnectedError
 
 if TYPE_CHECKING:
@@ -151,4 +154,5 @@ def build_app(csms: TestCsms) -> web.Application:
     app.router.add_get("/api/behaviour", get_behaviour)
     app.router.add_post("/api/behaviour", post_behaviour)
     app.router.add_get("/api/transactions", get_transactions)
+    app.router.add_routes(security_routes(CSMS_KEY))
     return app

@@ -7,6 +7,7 @@ import base64
 import binascii
 import hmac
 import itertools
+import ssl
 from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from http import HTTPStatus
@@ -16,6 +17,7 @@ from urllib.parse import unquote
 
 import structlog
 from aiohttp import web
+from cryptography import x509
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
@@ -23,6 +25,7 @@ from websockets.http11 import Request, Response
 from chargepoint.clock import Clock
 from chargepoint.csms.behaviour import Behaviour
 from chargepoint.csms.frames import Frame, FrameLog
+from chargepoint.csms.pki import TestPki
 from chargepoint.csms.session import CallOutcome, CsmsSession, NotConnectedError
 
 SUBPROTOCOL = "ocpp1.6"
@@ -78,6 +81,8 @@ class TestCsms:
         console_log: bool = True,
         ws_path: str = "/ocpp",
         ping_interval: float | None = 20.0,
+        ssl_context: ssl.SSLContext | None = None,
+        pki: TestPki | None = None,
     ) -> None:
         self.clock = clock
         self.host = host
@@ -89,6 +94,11 @@ class TestCsms:
         self.frame_log = FrameLog(clock, log_file, console=console_log)
         self.ws_path = "/" + ws_path.strip("/") if ws_path.strip("/") else ""
         self.ping_interval = ping_interval
+        #: TLS (security profiles 2 and 3): the websocket endpoint becomes wss://
+        self.ssl_context = ssl_context
+        self._pki = pki
+        #: per cp id: CSRs received, CertificateSigned answers, TLS client certificates seen
+        self.security: dict[str, dict[str, list[Any]]] = {}
         self.sessions: dict[str, CsmsSession] = {}
         self.registration: dict[str, str] = {}
         self.triggered: dict[str, set[str]] = {}
@@ -120,6 +130,7 @@ class TestCsms:
             process_request=self._process_request,
             select_subprotocol=self._select_subprotocol,
             ping_interval=self.ping_interval,
+            ssl=self.ssl_context,
         )
         sock = next(iter(self._server.sockets))
         self.port = sock.getsockname()[1]
@@ -153,7 +164,8 @@ class TestCsms:
     @property
     def url(self) -> str:
         """Websocket endpoint; append ``/<cp id>``."""
-        return f"ws://{self.host}:{self.port}{self.ws_path}"
+        scheme = "wss" if self.ssl_context is not None else "ws"
+        return f"{scheme}://{self.host}:{self.port}{self.ws_path}"
 
     @property
     def http_url(self) -> str:
@@ -198,6 +210,16 @@ class TestCsms:
 
     def connected_ids(self) -> list[str]:
         return sorted(self.sessions)
+
+    @property
+    def pki(self) -> TestPki:
+        """The CSMS's test CAs (made on first use)."""
+        if self._pki is None:
+            self._pki = TestPki(self.clock.now())
+        return self._pki
+
+    def security_state(self, cp_id: str) -> dict[str, list[Any]]:
+        return self.security.setdefault(cp_id, {"csrs": [], "certificate_signed": [], "client_certificates": []})
 
     # -- handler helpers ---------------------------------------------------------------------------
     def id_tag_info(self, id_tag: str) -> dict[str, Any]:
@@ -268,6 +290,14 @@ class TestCsms:
             log.warning("csms closing: no ocpp1.6 subprotocol", cp=cp_id)
             await connection.close(1002, "subprotocol ocpp1.6 required")
             return
+        peer = connection.transport.get_extra_info("ssl_object") if self.ssl_context is not None else None
+        der = peer.getpeercert(binary_form=True) if peer is not None else None
+        if der:  # security profile 3: which client certificate this connection presented
+            cert = x509.load_der_x509_certificate(der)
+            cns = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+            self.security_state(cp_id)["client_certificates"].append(
+                {"serial": format(cert.serial_number, "x"), "subject_cn": str(cns[0].value) if cns else None,
+                 "not_after": cert.not_valid_after_utc.isoformat()})
         old = self.sessions.get(cp_id)
         session = CsmsSession(cp_id, connection, self)
         self.sessions[cp_id] = session

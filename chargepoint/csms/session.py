@@ -296,18 +296,43 @@ class CsmsSession(ChargePoint):
 
     @on(Action.security_event_notification)
     def on_security_event_notification(self, type: str, timestamp: str, **extra: Any):
-        self.csms.notifications.append({"cp_id": self.id, "action": "SecurityEventNotification", "type": type})
+        self.csms.notifications.append({"cp_id": self.id, "action": "SecurityEventNotification", "type": type,
+                                        "tech_info": extra.get("tech_info")})
         return result.SecurityEventNotification()
 
     @on(Action.log_status_notification)
     def on_log_status_notification(self, status: str, **extra: Any):
-        self.csms.notifications.append({"cp_id": self.id, "action": "LogStatusNotification", "status": status})
+        self.csms.notifications.append({"cp_id": self.id, "action": "LogStatusNotification", "status": status,
+                                        "request_id": extra.get("request_id")})
         return result.LogStatusNotification()
+
+    @on(Action.sign_certificate)
+    def on_sign_certificate(self, csr: str, **extra: Any):
+        security = self.csms.security_state(self.id)
+        security["csrs"].append(csr)
+        status = self.csms.behaviour.sign_certificate_status
+        if status == "Accepted" and self.csms.behaviour.auto_sign_csr:
+            # after our answer: never await a CALL inside a handler
+            task = asyncio.get_running_loop().create_task(self._sign_and_send(csr))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return result.SignCertificate(status=status)
+
+    async def _sign_and_send(self, csr: str) -> None:
+        await self.clock.sleep(0.05)  # the SignCertificate.conf leaves first
+        try:
+            chain = self.csms.pki.sign_csr(csr)
+        except ValueError as exc:
+            self.logger.warning("%s: CSR not signed: %s", self.id, exc)
+            return
+        outcome = await self.send_call("CertificateSigned", {"certificateChain": chain})
+        self.csms.security_state(self.id)["certificate_signed"].append(outcome.payload)
 
     @on(Action.signed_firmware_status_notification)
     def on_signed_firmware_status_notification(self, status: str, **extra: Any):
         self.csms.notifications.append(
-            {"cp_id": self.id, "action": "SignedFirmwareStatusNotification", "status": status})
+            {"cp_id": self.id, "action": "SignedFirmwareStatusNotification", "status": status,
+             "request_id": extra.get("request_id")})
         return result.SignedFirmwareStatusNotification()
 
     def _now(self) -> str:

@@ -40,6 +40,7 @@ from chargepoint.ocpp.options import OcppOptions
 from chargepoint.ocpp.outbox import Outbox
 from chargepoint.ocpp.ports import StationView
 from chargepoint.ocpp.reservation import ReservationService
+from chargepoint.ocpp.security.service import SecurityService
 from chargepoint.ocpp.session import ChargePointSession, Connection
 from chargepoint.ocpp.status import StatusReporter
 from chargepoint.ocpp.store import Store
@@ -133,6 +134,9 @@ class OcppClient:
         ctx.reservations = reservations = ReservationService.from_context(ctx)
         ctx.firmware = FirmwareService.from_context(ctx)
         ctx.diagnostics = DiagnosticsService.from_context(ctx)
+        ctx.security = SecurityService.from_context(ctx)
+        ctx.security.reconnect = self._reconnect.set
+        ctx.security.startup()
         ctx.status = StatusReporter(ctx)
         ctx.availability.on_change = ctx.status.refresh
         self._registration = Registration(ctx)
@@ -157,7 +161,7 @@ class OcppClient:
         ctx = self.ctx
         if ctx is None:
             return
-        for svc in (ctx.reservations, ctx.firmware, ctx.diagnostics, ctx.smart_charging):
+        for svc in (ctx.reservations, ctx.firmware, ctx.diagnostics, ctx.smart_charging, ctx.security):
             if svc is None:
                 continue
             try:
@@ -183,6 +187,8 @@ class OcppClient:
             self.clock.sync_wall(parse_rfc3339(current_time))
         except ValueError as e:
             log.warning("Heartbeat.conf currentTime ignored: %s", e)
+        if self.ctx is not None and self.ctx.security is not None:
+            self.ctx.security.note_clock()
 
     def _on_key_change(self, name: str, value: object) -> None:
         ctx = self.ctx
@@ -202,6 +208,9 @@ class OcppClient:
             return f"SecurityProfile {profile} needs an AuthorizationKey"
         if profile in (2, 3) and not opts.csms_url.startswith("wss://"):
             return f"SecurityProfile {profile} needs a wss:// CSMS URL"
+        security = self.ctx.security if self.ctx is not None else None
+        if security is not None:
+            return security.profile_prerequisite(profile)
         if profile == 3 and not (opts.client_cert and opts.client_key):
             return "SecurityProfile 3 needs a client certificate"
         return None
@@ -218,11 +227,16 @@ class OcppClient:
         assert ctx is not None
         ping = int(ctx.keys.get("WebSocketPingInterval") or 0)
         o = self.options
+        client_cert = str(o.client_cert) if o.client_cert else None
+        client_key = str(o.client_key) if o.client_key else None
+        ca_data = None
+        if ctx.security is not None:  # installed roots and the rotated client certificate
+            tls = ctx.security.tls_material()
+            ca_data, client_cert, client_key = tls.ca_data, tls.client_cert, tls.client_key
         return LinkSettings(
             url=endpoint_url(o.csms_url, o.cp_id), cp_id=o.cp_id, security_profile=int(ctx.keys.get("SecurityProfile")),
-            auth_key=self._auth_key(), ca_file=str(o.ca_file) if o.ca_file else None,
-            client_cert=str(o.client_cert) if o.client_cert else None,
-            client_key=str(o.client_key) if o.client_key else None,
+            auth_key=self._auth_key(), ca_file=str(o.ca_file) if o.ca_file else None, ca_data=ca_data,
+            client_cert=client_cert, client_key=client_key,
             ping_interval=float(ping) if ping > 0 else None, open_timeout=o.open_timeout_s,
             max_size=o.max_frame_bytes,
         )
@@ -239,10 +253,14 @@ class OcppClient:
                     ws = await connect_once(self._link_settings())
                 except ConnectError as e:
                     self.last_error = str(e)
+                    if ctx.security is not None:
+                        ctx.security.on_connect_failed(e)
                     delay = self.backoff.next_delay()
                     log.warning("%s; retrying in %.1f s", e, delay)
                     await self.clock.sleep(delay)
                     continue
+                if ctx.security is not None:
+                    ctx.security.on_connected()
                 began = self.clock.monotonic()
                 await self._serve(ws)
                 if self._reconnect.is_set():
@@ -305,6 +323,8 @@ class OcppClient:
         try:
             if ctx.registration != "Accepted":
                 await self._registration.register(session)
+                if ctx.security is not None:
+                    ctx.security.note_clock()
                 ctx.status.on_accepted(first=not self._accepted_once)
                 self._accepted_once = True
             else:
@@ -343,6 +363,8 @@ class OcppClient:
         ctx = self.ctx
         assert ctx is not None
         reason = "SoftReset" if kind == "Soft" else "HardReset"
+        if ctx.security is not None:
+            ctx.security.on_reset(kind)
         stopped = await ctx.transactions.stop_all(reason)
         log.warning("%s reset: %d transaction(s) stopped", kind, stopped)
         # Soft and Hard alike: give the StopTransactions a chance to leave before the restart

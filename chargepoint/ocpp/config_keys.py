@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from chargepoint.ocpp.security.key_rules import cpo_name_check
+
 #: Measurands this charge point can sample (MeterValues*Data / StopTxn*Data lists).
 SUPPORTED_MEASURANDS: tuple[str, ...] = (
     "Energy.Active.Import.Register",
@@ -123,9 +125,9 @@ def default_definitions(connectors: int = 1) -> list[KeyDef]:
         # --- Security whitepaper
         KeyDef("AuthorizationKey", "str", "W", "", check=_authorization_key_check),
         KeyDef("SecurityProfile", "int", "RW", 0, 0, 3),
-        KeyDef("CpoName", "str", "RW", ""),
-        KeyDef("CertificateSignedMaxChainSize", "int", "R", 10000),
-        KeyDef("CertificateStoreMaxLength", "int", "R", 10),
+        KeyDef("CpoName", "str", "RW", "", check=cpo_name_check),
+        KeyDef("CertificateSignedMaxChainSize", "int", "R", 10000, 1, 10000),  # the schema's maxLength
+        KeyDef("CertificateStoreMaxLength", "int", "R", 10, 1, 1000),
         KeyDef("AdditionalRootCertificateCheck", "bool", "R", False),
     ]
 

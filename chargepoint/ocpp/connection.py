@@ -21,11 +21,13 @@ SUBPROTOCOL = "ocpp1.6"
 
 
 class ConnectError(Exception):
-    """Connecting failed; ``status`` is the HTTP status when the server refused the upgrade."""
+    """Connecting failed; ``status`` is the HTTP status when the server refused the upgrade,
+    ``tls_problem`` why the CSMS's TLS certificate was refused."""
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None, tls_problem: str | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.tls_problem = tls_problem
 
 
 def endpoint_url(base: str, cp_id: str) -> str:
@@ -53,6 +55,7 @@ class LinkSettings:
     security_profile: int = 0
     auth_key: bytes | None = field(default=None, repr=False)  # never logged
     ca_file: str | None = None
+    ca_data: str | None = None  # PEM of installed CentralSystemRootCertificates (security extension)
     client_cert: str | None = None
     client_key: str | None = None
     ping_interval: float | None = None  # None: no client pings
@@ -62,7 +65,7 @@ class LinkSettings:
     def ssl_context(self) -> ssl.SSLContext | None:
         if self.security_profile < 2 and not self.url.startswith("wss://"):
             return None
-        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.ca_file)
+        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.ca_file, cadata=self.ca_data)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         if self.security_profile == 3:
             ctx.load_cert_chain(self.client_cert or "", self.client_key)
@@ -95,6 +98,10 @@ async def connect_once(settings: LinkSettings) -> ClientConnection:
     except InvalidStatus as e:
         code = e.response.status_code
         raise ConnectError(f"CSMS refused the connection: HTTP {code}{_refusal_hint(code, settings)}", code) from None
+    except ssl.SSLCertVerificationError as e:
+        problem = f"{e.verify_message} (verify error {e.verify_code})"
+        raise ConnectError(f"TLS: the CSMS server certificate was refused (CERTIFICATE_VERIFY_FAILED): {problem}",
+                           tls_problem=problem) from None
     except (InvalidHandshake, OSError, TimeoutError, EOFError) as e:
         raise ConnectError(f"connect failed: {type(e).__name__}: {e}") from None
     if ws.subprotocol != SUBPROTOCOL:

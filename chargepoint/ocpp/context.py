@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from chargepoint.ocpp.outbox import Outbox
     from chargepoint.ocpp.ports import DataTransferFn, ResetFn, SmartCharging, StationView
     from chargepoint.ocpp.reservation import ReservationService
+    from chargepoint.ocpp.security.service import SecurityService
     from chargepoint.ocpp.status import StatusReporter
     from chargepoint.ocpp.store import Store
     from chargepoint.ocpp.transactions import TransactionManager
@@ -64,6 +65,8 @@ class OcppContext:
     firmware: FirmwareService | None = None
     diagnostics: DiagnosticsService | None = None
     smart_charging: SmartCharging | None = None
+    #: the OCPP 1.6 security extension (certificates, security events, logs, signed firmware)
+    security: SecurityService | None = None
     # set by the client right after construction (they take the context themselves)
     transactions: TransactionManager = field(init=False)
     status: StatusReporter = field(init=False)

@@ -14,7 +14,7 @@ import asyncio
 import ftplib
 import logging
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -132,6 +132,19 @@ async def download(loc: Location, dest: Path, timeout_s: float) -> int:
     return size
 
 
+@dataclass
+class UpdatePlan:
+    """What differs between UpdateFirmware and SignedUpdateFirmware (security whitepaper): how a
+    status is reported, a check of the downloaded file before installing (False: stop), the install
+    time, and whether the scheduled states (DownloadScheduled, InstallScheduled) are reported."""
+
+    notify: Callable[[str], None] | None = None
+    verify: Callable[[Path], Awaitable[bool]] | None = None
+    install_at: datetime | None = None
+    scheduled_states: bool = False
+    request_id: int | None = None
+
+
 class FirmwareService:
     """Runs at most one firmware update at a time; ``status`` is the last FirmwareStatus."""
 
@@ -165,6 +178,9 @@ class FirmwareService:
         self.installed_path: Path | None = None
         self._task: asyncio.Task[None] | None = None
         self._made_unavailable: set[int] = set()
+        self.plan = UpdatePlan()
+        #: called with the installed file after every successful install (e.g. a security event)
+        self.installed_listeners: list[Callable[[Path], None]] = []
 
     @classmethod
     def from_context(cls, ctx: OcppContext, **kwargs: Any) -> FirmwareService:
@@ -187,9 +203,11 @@ class FirmwareService:
         retrieve_date: datetime,
         retries: int | None = None,
         retry_interval: int | None = None,
+        plan: UpdatePlan | None = None,
     ) -> asyncio.Task[None]:
         """Start (or replace) the update; returns the task running it."""
         loc = parse_location(location)
+        self.plan = plan or UpdatePlan()
         if self.busy:
             assert self._task is not None
             log.info("a new UpdateFirmware replaces the running one")
@@ -208,16 +226,28 @@ class FirmwareService:
         if not task.cancelled() and task.exception() is not None:
             log.error("firmware update failed: %r", task.exception())
 
+    def report(self, status: str) -> None:
+        """Report a status of the running update (also used by a plan's ``verify``)."""
+        self._notify(status)
+
     def _notify(self, status: str) -> None:
         self.status = status
         self.history.append(status)
         log.info("firmware status %s", status)
-        self.send("FirmwareStatusNotification", {"status": status})
+        if self.plan.notify is not None:
+            self.plan.notify(status)
+        else:
+            self.send("FirmwareStatusNotification", {"status": status})
+
+    async def _wait_until_wall(self, when: datetime | None, scheduled_status: str) -> None:
+        delay = self.clock.seconds_until_wall(when) if when is not None else 0.0
+        if delay > 0:
+            if self.plan.scheduled_states:
+                self._notify(scheduled_status)
+            await self.clock.sleep(delay)
 
     async def _run(self, loc: Location, retrieve_date: datetime, attempts: int, interval: float) -> None:
-        delay = self.clock.seconds_until_wall(retrieve_date)
-        if delay > 0:
-            await self.clock.sleep(delay)
+        await self._wait_until_wall(retrieve_date, "DownloadScheduled")
         name = Path(loc.path).name or "firmware.bin"
         dest = self.dir / name
         self._notify("Downloading")
@@ -235,6 +265,9 @@ class FirmwareService:
             self._notify("DownloadFailed")
             return
         self._notify("Downloaded")
+        if self.plan.verify is not None and not await self.plan.verify(dest):
+            return
+        await self._wait_until_wall(self.plan.install_at, "InstallScheduled")
         try:
             await self._wait_until_idle()
             self._notify("Installing")
@@ -246,6 +279,9 @@ class FirmwareService:
             if ok:
                 self.installed_path = dest
             self._notify("Installed" if ok else "InstallationFailed")
+            if ok:
+                for listener in list(self.installed_listeners):
+                    listener(dest)
         finally:
             await self._restore_availability()
 

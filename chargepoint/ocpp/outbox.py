@@ -31,7 +31,8 @@ from chargepoint.ocpp.library import OCPPError
 
 Sender = Callable[[str, dict[str, Any], str], Awaitable[dict[str, Any]]]
 
-TRANSACTION_ACTIONS = frozenset({"StartTransaction", "StopTransaction", "MeterValues"})
+#: queued persistently, in order; SecurityEventNotification too (security whitepaper: guaranteed delivery)
+TRANSACTION_ACTIONS = frozenset({"StartTransaction", "StopTransaction", "MeterValues", "SecurityEventNotification"})
 
 
 class OutboxError(Exception):

@@ -51,6 +51,7 @@ from chargepoint.ocpp.library import (
 )
 from chargepoint.ocpp.local_list_handlers import LocalListHandlers
 from chargepoint.ocpp.reservation import ReservationHandlers
+from chargepoint.ocpp.security.handlers import SecurityHandlers
 from chargepoint.ocpp.smart_charging_handlers import SmartChargingHandlers
 from chargepoint.ocpp.trigger import TriggerHandlers
 from chargepoint.ocpp.wire import error_of, validate_message
@@ -67,7 +68,7 @@ class Connection(Protocol):
     async def send(self, message: str) -> None: ...
 
 
-class ChargePointSession(CoreHandlers, LocalListHandlers, ReservationHandlers, TriggerHandlers, FirmwareHandlers,
+class ChargePointSession(SecurityHandlers, CoreHandlers, LocalListHandlers, ReservationHandlers, TriggerHandlers, FirmwareHandlers,
                          DiagnosticsHandlers, SmartChargingHandlers):
     def __init__(self, ctx: OcppContext, connection: Connection, logger: logging.Logger | None = None) -> None:
         self.ctx = ctx
