@@ -8,8 +8,8 @@ from ocpp.exceptions import TypeConstraintViolationError
 from ocpp.v16 import call_result
 from ocpp.v16.enums import Action
 
-from chargepoint.ocpp.id_tags import AuthInputError, parse_rfc3339
 from chargepoint.ocpp.firmware import optional_int
+from chargepoint.ocpp.id_tags import AuthInputError, parse_rfc3339
 from chargepoint.ocpp.security.certificate_handlers import SecurityServiceHandler
 from chargepoint.ocpp.security.routing import on_action
 
