@@ -56,7 +56,7 @@ class NodeConfig:
     connector: int
     max_current_a: float = 16.0
     phases: int = 3
-    ev_meter: bool = False  # the node has its own EV meter (read by us on the bus)
+    ev_meter: bool = True  # read the node's own EV meter (type/address from its 0x0108) on the bus
 
     @property
     def slot(self) -> int:

@@ -158,7 +158,7 @@ def parse_nodes(raw: Any, *, default_max_a: float = 16.0, default_phases: int = 
             raise _fail("nodes", f"node {i}: max_current_a {max_a:g} outside 6..80 A")
         out.append(NodeConfig(address=address, connector=i, max_current_a=max_a,
                               phases=_phases("nodes", table.get("phases", default_phases)),
-                              ev_meter=bool(table.get("ev_meter", False))))
+                              ev_meter=bool(table.get("ev_meter", True))))
     addresses = [n.address for n in out]
     if len(set(addresses)) != len(addresses):
         raise _fail("nodes", f"an address is listed twice: {addresses}")
@@ -192,6 +192,11 @@ def _mode(value: Any) -> int:
 
 
 def _meter(key: str, value: Any) -> MeterOnBus:
+    if isinstance(value, str):  # "sdm630@10"
+        kind, _, address = value.partition("@")
+        if not address.isdigit():
+            raise _fail(key, f"{value!r} is not TYPE@ADDRESS (e.g. sdm630@10)")
+        value = {"type": kind, "address": int(address)}
     if not isinstance(value, Mapping):
         raise _fail(key, "must be a table {type = ..., address = ...}")
     kind = value.get("type", "sdm630")

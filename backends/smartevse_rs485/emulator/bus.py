@@ -34,6 +34,7 @@ from backends.smartevse_rs485.protocol import (
     FC_WRITE_SINGLE,
     READ_FUNCTIONS,
     REG_BALANCED,
+    STATE_C,
     FrameError,
     decode_request,
     encode_response,
@@ -64,7 +65,8 @@ class BusLog:
     """What the bus saw, for tests and benchmarks."""
 
     requests: int = 0
-    broadcasts: list[tuple[float, tuple[int, ...]]] = field(default_factory=list)
+    #: every balanced-current broadcast: (time, its 11 registers, addresses of the nodes in C after it)
+    broadcasts: list[tuple[float, tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)
     bad_frames: int = 0
     keep: int = 2000
 
@@ -193,14 +195,15 @@ class NodeBus:
         self.log.requests += 1
         if unit == BROADCAST_ADDRESS:
             if function in (FC_WRITE_SINGLE, FC_WRITE_MULTIPLE):
-                if address == REG_BALANCED:
-                    self.log.broadcasts.append((now, tuple(values)))
-                    del self.log.broadcasts[:-self.log.keep]
                 for node in self.nodes.values():
                     if self._answers(node.firmware.address) is not None:
                         with contextlib.suppress(RegisterError):
                             node.firmware.write(address, values, now)
                 self.update_meters()
+                if address == REG_BALANCED:
+                    charging = tuple(a for a, n in self.nodes.items() if n.firmware.state == STATE_C)
+                    self.log.broadcasts.append((now, tuple(values), charging))
+                    del self.log.broadcasts[:-self.log.keep]
             return None
         meter = self._meter_at(unit)
         if meter is not None:
