@@ -211,13 +211,13 @@ class NodeBus:
                 return int(ExcCodes.ILLEGAL_FUNCTION)
             image = meter.image()
             return [image.get(a, 0) for a in range(address, address + count)]
-        node = self._answers(unit)
-        if node is None:
+        target = self._answers(unit)
+        if target is None:
             return None
         try:
             if function in READ_FUNCTIONS:
-                return node.firmware.read(address, count)
-            node.firmware.write(address, values, now)
+                return target.firmware.read(address, count)
+            target.firmware.write(address, values, now)
             self.update_meters()
             return []
         except RegisterError as exc:
