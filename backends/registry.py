@@ -16,6 +16,7 @@ ENTRY_POINT_GROUP = "smartevse_chargepoint.backends"
 BUILTIN: dict[str, str] = {
     "sim": "backends.sim:create_backend",
     "smartevse": "backends.smartevse:create_backend",
+    "smartevse-rs485": "backends.smartevse_rs485:create_backend",
 }
 
 

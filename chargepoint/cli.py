@@ -27,10 +27,12 @@ def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--id", dest="chargepoint.id", metavar="ID", help="charge point identity")
     p.add_argument("--password", dest="ocpp.password", metavar="KEY", help="AuthorizationKey (profile 1/2)")
     p.add_argument("--security-profile", dest="ocpp.security_profile", type=int, choices=(0, 1, 2, 3))
-    p.add_argument("--backend", dest="backend.name", metavar="NAME", help="hardware backend (sim, smartevse)")
+    p.add_argument("--backend", dest="backend.name", metavar="NAME", help="hardware backend (sim, smartevse, smartevse-rs485)")
     p.add_argument("--serial", dest="backend.serial", metavar="PORT", help="serial port (smartevse backend)")
     p.add_argument("--baud", dest="backend.baudrate", type=int, metavar="BAUD",
-                   help="serial baud rate (smartevse backend, default 500000)")
+                   help="serial baud rate (smartevse backend, default 500000; smartevse-rs485: 9600)")
+    p.add_argument("--nodes", dest="backend.nodes", metavar="A,B,...",
+                   help="smartevse-rs485: node addresses on the bus (LoadBl 2..8), one connector each")
     p.add_argument("--meter", dest="meter_specs", action="append", default=[], metavar="KEY=VALUE,...",
                    help="add a Modbus meter, e.g. type=sdm630,transport=tcp,host=192.0.2.5,port=502,role=ev "
                         "(keys of a [[meters]] table; repeatable)")

@@ -69,7 +69,7 @@ class OcppSection:
 
 @dataclass(frozen=True)
 class BackendSection:
-    name: str = _spec("sim", doc="backend name from the registry: sim, smartevse")
+    name: str = _spec("sim", doc="backend name from the registry: sim, smartevse, smartevse-rs485")
     connectors: int = _spec(1, lo=1, hi=8)
     max_current_a: float = _spec(32.0, lo=6, hi=80, doc="hardware maximum")
     phases: int = _spec(3, lo=1, hi=3)
@@ -78,6 +78,8 @@ class BackendSection:
     baudrate: int = _spec(500000, lo=1200, hi=4000000)
     watchdog_s: float = _spec(2.0, lo=0.1, hi=60)
     rcmon: bool = _spec(False, doc="an RCM14-03 residual-current monitor is fitted (smartevse: @RCmon:1)")
+    nodes: str = _spec("", doc="smartevse-rs485: node addresses (LoadBl 2..8), e.g. \"2,3,4\" -> connectors 1..3")
+    mains_meter: str = _spec("", doc="smartevse-rs485: a mains meter on the node bus, TYPE@ADDRESS (sdm630@10)")
 
 
 @dataclass(frozen=True)
@@ -290,6 +292,9 @@ def _check_consistency(cfg: Config) -> None:
                           value=f"{cfg.controller.min_current_a:g}")
     if cfg.backend.name == "smartevse" and not cfg.backend.serial:
         raise ConfigError("backend.serial", "the smartevse backend needs a serial port (--serial PORT)")
+    if cfg.backend.name == "smartevse-rs485" and not (cfg.backend.serial and cfg.backend.nodes):
+        raise ConfigError("backend.serial", "the smartevse-rs485 backend needs the RS485 port (--serial PORT "
+                          "or tcp://HOST:PORT) and backend.nodes, the node addresses (--nodes 2,3,4)")
     if cfg.http.listen:
         parse_hostport(cfg.http.listen, "http.listen")
 

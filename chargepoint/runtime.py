@@ -102,6 +102,9 @@ def backend_options(config: Config) -> dict[str, Any]:
         "min_current_a": config.controller.min_current_a,
     }
     options.update(config.sim)
+    if b.name == "smartevse-rs485":  # the node bus: its nodes, its mains meter, the settings it pushes
+        options.update(nodes=b.nodes, mains_meter=b.mains_meter,
+                       **{k: config.energy[k] for k in ("mode", "max_mains_a", "max_circuit_a") if k in config.energy})
     if b.name == "smartevse" and any(_is_ev_meter_of_connector_1(m) for m in config.meters):
         # a host-read Modbus EV meter wins over the CH32's own EV-meter lines (docs/HARDWARE.md)
         options["external_ev_meter"] = True
@@ -145,7 +148,8 @@ class Runtime:
         self.station = Station(self.clock, board, controller, backend_name=cfg.backend.name, extra_sources=sources)
         self.house = house
         self.starts += 1
-        mains = house is not None or any(m.get("role") == "mains" for m in cfg.meters)
+        mains = house is not None or any(m.get("role") == "mains" for m in cfg.meters) or bool(
+            cfg.backend.name == "smartevse-rs485" and cfg.backend.mains_meter)
         energy = self._create_energy(self.station, house, has_mains_meter=mains)  # a bad [energy] table stops here
         await self.station.start()
         log.info("station_started", backend=cfg.backend.name, connectors=board.capabilities.connectors)

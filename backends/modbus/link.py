@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
@@ -154,8 +155,35 @@ class ModbusLink:
             call = client.read_input_registers(address, count=count, device_id=unit)
         else:
             raise ValueError(f"function must be 3 or 4, got {function}")
+        reply = await self._await(client, call)
+        if reply.isError():
+            raise ModbusExceptionReply(int(getattr(reply, "exception_code", 0)))
+        registers = list(getattr(reply, "registers", []))
+        if len(registers) != count:
+            raise WrongLength(count, len(registers))
+        return registers
+
+    async def write(self, function: int, address: int, values: list[int], unit: int,
+                    *, no_response: bool = False) -> None:
+        """Write registers with function 6 (one value) or 16 to device ``unit``; with
+        ``no_response`` (a broadcast) the request is sent and no answer awaited."""
+        client = self._client
+        if client is None or not client.connected:
+            raise LinkDown(f"not connected to {self.describe()}")
+        if function == 6 and len(values) == 1:
+            call = client.write_register(address, values[0], device_id=unit, no_response_expected=no_response)
+        elif function == 16:
+            call = client.write_registers(address, values, device_id=unit, no_response_expected=no_response)
+        else:
+            raise ValueError(f"function must be 6 (one value) or 16, got {function} with {len(values)} values")
+        reply = await self._await(client, call)
+        if not no_response and reply is not None and reply.isError():
+            raise ModbusExceptionReply(int(getattr(reply, "exception_code", 0)))
+
+    async def _await(self, client: AsyncModbusTcpClient | AsyncModbusSerialClient, call: Any) -> Any:
+        """Await one pymodbus request, mapping its failures to the LinkError kinds."""
         try:
-            reply = await self.clock.wait_for(call, self.timeout_s * 2 + 1.0)
+            return await self.clock.wait_for(call, self.timeout_s * 2 + 1.0)
         except ConnectionException as exc:
             raise LinkDown(str(exc)) from exc
         except ModbusIOException as exc:
@@ -166,12 +194,6 @@ class ModbusLink:
             raise ReadTimeout(f"no answer within {self.timeout_s * 2 + 1.0:g} s") from exc
         except (ModbusException, OSError) as exc:
             raise LinkDown(f"{type(exc).__name__}: {exc}") from exc
-        if reply.isError():
-            raise ModbusExceptionReply(int(getattr(reply, "exception_code", 0)))
-        registers = list(getattr(reply, "registers", []))
-        if len(registers) != count:
-            raise WrongLength(count, len(registers))
-        return registers
 
     def _drop_client(self) -> None:
         if self._client is not None:

@@ -56,11 +56,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--csms-http-port", type=int, default=None, metavar="N")
     p.add_argument("--data-dir", default="", metavar="DIR", help="chargepoint.data_dir for the run")
     p.add_argument("--poll-interval", type=float, default=1.0, metavar="S", help="meter poll interval")
+    p.add_argument("--nodes", type=int, default=0, metavar="N",
+                   help="instead: N SmartEVSE RS485 nodes (+ mains meter) on one bus, for --backend smartevse-rs485")
     p.set_defaults(handler=_cmd_hil)
 
 
 def _cmd_hil(args: argparse.Namespace) -> int:
     clock = RealClock()
+    if args.nodes:
+        with contextlib.suppress(KeyboardInterrupt):
+            return clock.run(_run_nodes(clock, args))
+        return 130
     try:
         options = HilOptions(link=args.link, meter_type=args.meter_type, meter_transport=args.meter_transport,
                              meter_port=args.meter_port, mains=args.mains,
@@ -97,6 +103,26 @@ async def _run(clock: Clock, options: HilOptions, args: argparse.Namespace) -> i
         await _serve_stdin(stack)
     finally:
         await stack.stop()
+    return 0
+
+
+async def _run_nodes(clock: Clock, args: argparse.Namespace) -> int:
+    from chargepoint.harness.hil.rs485 import Rs485Hil
+
+    try:
+        hil = Rs485Hil(clock, args.nodes, link=args.link)
+    except ValueError as exc:
+        print(f"chargepoint hil: {exc}", file=sys.stderr)
+        return 2
+    await hil.start()
+    try:
+        config_path = Path(args.config_out) if args.config_out else Path(
+            tempfile.mkstemp(prefix="chargepoint-hil-", suffix=".toml")[1])
+        hil.write_config(config_path, http_listen=args.http, data_dir=args.data_dir)
+        print(hil.banner(config_path), flush=True)
+        await _serve_stdin(hil)
+    finally:
+        await hil.stop()
     return 0
 
 
@@ -140,7 +166,7 @@ def command(stack: HilStack, line: str) -> str:
     return emulator_command(stack.emulator, line)
 
 
-async def _serve_stdin(stack: HilStack) -> None:
+async def _serve_stdin(stack: Any) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
 
@@ -161,7 +187,8 @@ async def _serve_stdin(stack: HilStack) -> None:
         while b"\n" in pending:
             raw, _, rest = bytes(pending).partition(b"\n")
             pending[:] = rest
-            reply = command(stack, raw.decode("utf-8", "replace"))
+            text = raw.decode("utf-8", "replace")
+            reply = stack.command(text) if hasattr(stack, "command") else command(stack, text)
             if reply:
                 print(reply, flush=True)
 

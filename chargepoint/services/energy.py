@@ -371,8 +371,9 @@ class EnergyService:
                 sub = self.house.subpanel_a()
                 if sub is not None:
                     self.manager.feed_ev_meter(now, 0, *sub)
-            hw_max = self.station.capabilities.max_current_a
-            statuses = [ev_status_from_snapshot(s, max_current_a=self.settings.max_current_a, hardware_max_a=hw_max)
+            caps = self.station.capabilities
+            statuses = [ev_status_from_snapshot(s, max_current_a=self.settings.max_current_a,
+                                                hardware_max_a=connector_max_a(caps, s.connector))
                         for s in self.station.snapshots()]
             decision = self.manager.step(now, statuses)
             commands = decision.commands(self.previous)
@@ -380,8 +381,18 @@ class EnergyService:
             self.cycles += 1
             for command in commands:
                 await self.station.submit(command)
+            self._tell_board(decision)
             self._report(decision, commands)
             return decision
+
+    def _tell_board(self, decision: EnergyDecision) -> None:
+        """Boards whose units ask the master before they start (SmartEVSE RS485 nodes: COMM_B /
+        COMM_C) learn each cycle whether current is available per connector (the LESS_6A verdict)."""
+        advise = getattr(getattr(self.station, "board", None), "set_current_available", None)
+        if advise is None:
+            return
+        for n, d in decision.connectors.items():
+            advise(n, not d.less_6a, d.reason)
 
     def _report(self, decision: EnergyDecision, commands: list[Any]) -> None:
         if decision.stale_mains and "ct_nocomm" not in self.faults:
@@ -437,6 +448,17 @@ class EnergyService:
                 ],
             })
         return doc
+
+
+def connector_max_a(capabilities: Any, connector: int) -> float:
+    """The hardware maximum of one connector: a per-connector value in ``capabilities.extra``
+    (``connector<n>.max_current_a``, the MaxCurrent of an RS485 node) or the board's maximum."""
+    board_max = float(capabilities.max_current_a)
+    raw = getattr(capabilities, "extra", {}).get(f"connector{connector}.max_current_a")
+    try:
+        return min(board_max, float(raw)) if raw is not None else board_max
+    except (TypeError, ValueError):
+        return board_max
 
 
 def _check_override(value: Any, settings: EnergySettings) -> float | None:
