@@ -60,6 +60,8 @@ class CpSpec:
     vendor: str = "SmartEVSE"
     model: str = "SmartEVSE-Fleet"
     meter_interval_s: float = 10.0
+    #: meter readings of a connector without an EV (an unchanged register): rarely
+    idle_meter_interval_s: float = 300.0
     reconnect_min_s: float = 1.0
     reconnect_max_s: float = 60.0
     #: initial values of OCPP configuration keys (strings, as in chargepoint run's [ocpp.config])
@@ -69,4 +71,4 @@ class CpSpec:
     def sim_options(self) -> dict[str, Any]:
         """Options of the member's simulated board (backends.sim)."""
         return {"connectors": self.connectors, "max_current_a": self.max_current_a, "phases": self.phases,
-                "meter_interval_s": self.meter_interval_s}
+                "meter_interval_s": self.meter_interval_s, "idle_meter_interval_s": self.idle_meter_interval_s}

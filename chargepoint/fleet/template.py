@@ -115,6 +115,7 @@ class FleetTemplate:
             ca_file=settings.get("ca_file"), vendor=str(settings.get("vendor", "SmartEVSE")),
             model=str(settings.get("model", "SmartEVSE-Fleet")),
             meter_interval_s=float(settings.get("meter_interval_s", 10.0)),
+            idle_meter_interval_s=float(settings.get("idle_meter_interval_s", 300.0)),
             reconnect_min_s=float(settings.get("reconnect_min_s", 1.0)),
             reconnect_max_s=float(settings.get("reconnect_max_s", 60.0)),
             config_keys=tuple(sorted(settings.get("config", {}).items())), behaviour=behaviour,
@@ -181,7 +182,7 @@ def parse_numbers(value: Any, path: str) -> frozenset[int]:
 # -- the file -----------------------------------------------------------------------------------------
 _FLEET_KEYS = {"id", "first", "count", "csms_url", "ramp"}
 _CP_KEYS = {"connectors", "max_current_a", "phases", "security_profile", "password", "ca_file", "vendor",
-            "model", "meter_interval_s", "reconnect_min_s", "reconnect_max_s", "config"}
+            "model", "meter_interval_s", "idle_meter_interval_s", "reconnect_min_s", "reconnect_max_s", "config"}
 _BEHAVIOUR_KEYS = {"arrivals_per_hour", "schedule", "schedule_repeat_s", "session_minutes", "energy_kwh", "ev_mix",
                    "rfid_tags", "faults_per_hour", "fault_kinds", "fault_s", "charging_at_start"}
 
@@ -254,7 +255,7 @@ def _settings(raw: Any, where: str) -> dict[str, Any]:
     for key in ("password", "ca_file", "vendor", "model"):
         if key in t:
             out[key] = _str(t[key], f"{where}.{key}")
-    for key, lo in (("meter_interval_s", 0.1), ("reconnect_min_s", 0.0), ("reconnect_max_s", 0.0)):
+    for key, lo in (("meter_interval_s", 0.1), ("idle_meter_interval_s", 0.0), ("reconnect_min_s", 0.0), ("reconnect_max_s", 0.0)):
         if key in t:
             out[key] = _num(t[key], f"{where}.{key}", lo, 86400)
     if "config" in t:
