@@ -183,7 +183,7 @@ class Fleet:
     # -- observation -------------------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:
         """Counts and rates now; msgs/s and the window latencies cover the time since the last call."""
-        connected = booted = charging = errors = running = frames = 0
+        connected = booted = charging = errors = running = frames = heartbeating = 0
         for m in self.members.values():
             lat = m.latency
             frames += lat.frames_in + lat.frames_out
@@ -194,6 +194,9 @@ class Fleet:
                 connected += 1
             if m.registration == "Accepted":
                 booted += 1
+            ctx = m.client.ctx if m.client is not None else None
+            if ctx is not None and ctx.outbox.stats.heartbeats:
+                heartbeating += 1
             charging += m.charging_connectors()
             if m.faulted() or m.errors:
                 errors += 1
@@ -205,7 +208,8 @@ class Fleet:
         window = c.window
         out = {
             "charge_points": len(self.members), "running": running, "connected": connected, "booted": booted,
-            "charging": charging, "errors": errors, "msgs_per_s": round(c.rate, 1), "frames": frames,
+            "charging": charging, "errors": errors, "heartbeating": heartbeating,
+            "msgs_per_s": round(c.rate, 1), "frames": frames,
             "latency_p50_ms": window.percentile(50), "latency_p99_ms": window.percentile(99),
             "latency_all_p50_ms": self.histogram.percentile(50), "latency_all_p99_ms": self.histogram.percentile(99),
             "calls": self.histogram.total, "arrivals": self.driver_stats.arrivals,
