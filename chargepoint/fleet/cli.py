@@ -158,7 +158,7 @@ def _run(args: argparse.Namespace) -> int:
     return clock.run(run_fleet(args, clock, template))
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("fleet", help="run many simulated charge points against one CSMS (load tests)")
     add_arguments(parser)
     parser.set_defaults(handler=_run)

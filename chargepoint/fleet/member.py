@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from backends.sim import SimBoard, create_backend
 from chargepoint.clock import Clock
@@ -20,6 +20,7 @@ from chargepoint.fleet.latency import Histogram, LatencyConnection, LatencyLog
 from chargepoint.ocpp.client import OcppClient
 from chargepoint.ocpp.options import OcppOptions
 from chargepoint.station import Station
+from hal.interfaces import Board
 
 if TYPE_CHECKING:
     from chargepoint.fleet.spec import CpSpec
@@ -53,7 +54,7 @@ class Member:
         board = create_backend(self.clock, s.sim_options())
         settings = ControllerSettings(connectors=s.connectors, max_current_a=s.max_current_a,
                                       phases=s.phases, has_lock=True)
-        station = Station(self.clock, board, Controller(settings, board.capabilities))
+        station = Station(self.clock, cast("Board", board), Controller(settings, board.capabilities))
         options = OcppOptions(
             csms_url=self.csms_url, cp_id=s.cp_id, password=s.password, security_profile=s.security_profile,
             ca_file=Path(s.ca_file) if s.ca_file else None, vendor=s.vendor, model=s.model,
@@ -104,10 +105,12 @@ class Member:
             await self.start()
 
         task = asyncio.ensure_future(restart())
-        task.add_done_callback(lambda t: t.cancelled() or t.exception() is None or self._count_error())
+        task.add_done_callback(self._restart_done)
 
-    def _count_error(self) -> None:
-        self.errors += 1
+    def _restart_done(self, task: asyncio.Future[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self.errors += 1
+            log.error("%s: restart failed: %r", self.cp_id, task.exception())
 
     # -- controls (HTTP API, behaviour) --------------------------------------------------------------
     def _board(self) -> SimBoard:

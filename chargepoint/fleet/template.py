@@ -60,7 +60,7 @@ class TemplateError(ConfigError):
     """A fleet template value is wrong; the message names the field."""
 
     def __init__(self, path: str, message: str) -> None:
-        super().__init__(f"{path}: {message}")
+        super().__init__(path, message)
         self.path = path
 
 

@@ -63,8 +63,8 @@ def _queued(db_path: Path) -> int:
         return int(db.execute("SELECT COUNT(*) FROM tx_outbox").fetchone()[0])
 
 
-async def _wait(clock: RealClock, predicate, timeout: float, what: str) -> None:
-    deadline = clock.monotonic() + timeout
+async def _wait(clock: RealClock, predicate, within: float, what: str) -> None:
+    deadline = clock.monotonic() + within
     while not predicate():
         assert clock.monotonic() < deadline, f"timed out: {what}"
         await clock.sleep(0.5)

@@ -18,8 +18,8 @@ from chargepoint.fleet.fleet import Fleet
 from chargepoint.fleet.template import template_from_dict
 
 
-async def _until(clock: RealClock, predicate, timeout: float, what: str) -> None:
-    deadline = clock.monotonic() + timeout
+async def _until(clock: RealClock, predicate, within: float, what: str) -> None:
+    deadline = clock.monotonic() + within
     while not predicate():
         assert clock.monotonic() < deadline, f"timed out waiting for {what}"
         await clock.sleep(0.1)
