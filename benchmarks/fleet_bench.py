@@ -101,8 +101,8 @@ def _single(cwd: Path, url: str, cp_id: str, data: str) -> subprocess.Popen[byte
                             cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def run(count: int, charging: int, ramp: float, window: float) -> dict[str, Any]:
-    tmp = Path(tempfile.mkdtemp(prefix="fleet-bench-"))
+def run(count: int, charging: int, ramp: float, window: float, base: str | None = None) -> dict[str, Any]:
+    tmp = Path(tempfile.mkdtemp(prefix="fleet-bench-", dir=base))
     port, api_port = _free_port(), _free_port()
     url = f"ws://127.0.0.1:{port}/ocpp"
     procs: list[subprocess.Popen[bytes]] = []
@@ -170,10 +170,12 @@ def main() -> None:
     ap.add_argument("--charging", type=int)
     ap.add_argument("--ramp", type=float, default=100.0)
     ap.add_argument("--window", type=float, default=60.0)
+    ap.add_argument("--dir", default=None, help="where the stores go (e.g. /dev/shm: no fsync cost)")
     args = ap.parse_args()
     count = args.count or (500 if args.quick else 10_000)
     charging = args.charging if args.charging is not None else count // 10
-    res = run(count, charging, args.ramp, args.window)
+    res = run(count, charging, args.ramp, args.window, args.dir)
+    res["dir"] = args.dir or tempfile.gettempdir()
     f, goals = res["fleet"], res["goals"]
     s = res["summary"]
     rows = [
