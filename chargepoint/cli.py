@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_run(sub)
     _add_config(sub)
-    for module in ("chargepoint.csms.cli", "scenarios.cli", "chargepoint.harness.hil_cli"):
+    for module in ("chargepoint.csms.cli", "scenarios.cli", "chargepoint.harness.hil_cli", "chargepoint.fleet.cli"):
         try:
             mod = __import__(module, fromlist=["register"])
         except ImportError:

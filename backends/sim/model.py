@@ -91,7 +91,7 @@ class SimModel:
             self._started = True
             self.now = now
             for c in self.connectors.values():
-                c.timers["meter"] = now + self.options.meter_interval_s
+                c.timers["meter"] = now + self._meter_interval(c)
                 c.integrate(now)
                 c.observe(now, self._out, meter_due=True)
         while True:
@@ -109,10 +109,14 @@ class SimModel:
             meter_due = name == "meter"
             c.fire(name, t, self._out)
             if meter_due:
-                c.timers["meter"] = t + self.options.meter_interval_s
+                c.timers["meter"] = t + self._meter_interval(c)
             c.update_ev(t)
             c.observe(t, self._out, meter_due)
         self.now = now
+
+    def _meter_interval(self, c: SimConnector) -> float:
+        idle = self.options.idle_meter_interval_s
+        return idle if idle > 0 and not c.ev.plugged else self.options.meter_interval_s
 
     def _settle(self, c: SimConnector) -> None:
         c.update_ev(self.now)
@@ -148,6 +152,9 @@ class SimModel:
         if c.ev.plugged:
             raise ValueError(f"plug: connector {connector} already has an EV plugged in")
         c.plug(float(cable_a), self.now)
+        due = self.now + self.options.meter_interval_s
+        if self._started and c.timers.get("meter", due) > due:
+            c.timers["meter"] = due  # back to the plugged-in rate (idle_meter_interval_s)
         self._settle(c)
 
     def unplug(self, connector: int, now: float | None = None) -> None:

@@ -17,6 +17,9 @@ class SimOptions:
     fixed_cable: bool = False
     voltage_v: float = 230.0
     meter_interval_s: float = 1.0  # periodic MeterReading (plus one on every change of current)
+    #: periodic MeterReading while no EV is plugged in (0 = meter_interval_s); a fleet of idle
+    #: simulated chargers need not wake up every second to report an unchanged register
+    idle_meter_interval_s: float = 0.0
     relay_delay_s: float = 0.03  # contactor close/open -> ContactorFeedback
     lock_pulse_s: float = 0.6  # lock actuator pulse -> LockFeedback
     ev_reaction_s: float = 2.0  # EV follows a new PWM current within this delay (IEC: <= 5 s)
@@ -68,6 +71,8 @@ class SimOptions:
         for name in ("meter_interval_s", "ev_update_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"sim option {name!r} must be > 0")
+        if self.idle_meter_interval_s < 0:
+            raise ValueError("sim option 'idle_meter_interval_s' must be >= 0")
         for name in ("relay_delay_s", "lock_pulse_s", "ev_request_delay_s", "ev_stop_delay_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"sim option {name!r} must be >= 0")

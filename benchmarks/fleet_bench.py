@@ -1,0 +1,208 @@
+"""Fleet benchmark (issue 14).  Run: python -m benchmarks fleet_bench   (or python -m benchmarks.fleet_bench
+[--count N] [--charging M] [--ramp R] [--window S])
+
+Side by side in one run, each in its own process, against the built-in CSMS (``chargepoint csms``, its
+own process: its CPU is reported apart and not counted against the fleet):
+
+* ``chargepoint fleet`` with N charge points (default 10,000; ``--quick``: 500), M of them charging
+  (MeterValues every 10 s), heartbeats every 60 s: boot time of all N at the ramp asked, RSS and CPU
+  per charge point over a measurement window once all are booted and charging;
+* a single ``chargepoint run`` (this branch) and the same from ``/work/main`` if it exists (the
+  baseline), idle and registered, over the same window: its RSS and CPU per charge point.
+
+Goals: RSS per CP <= 0.4 MB, CPU per CP <= 0.0043 % of one core (SAP e-mobility simulator, 1,000
+stations).  Prints a table and writes benchmarks/results/fleet_bench.json.  The machine is shared:
+the load average is recorded with the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+MAIN = Path("/work/main")
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _get(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return dict(json.loads(r.read()))
+
+
+def _wait(pred: Any, timeout: float, what: str) -> float:
+    t0 = time.monotonic()
+    while True:
+        try:
+            if pred():
+                return time.monotonic() - t0
+        except OSError:
+            pass
+        if time.monotonic() - t0 > timeout:
+            raise TimeoutError(what)
+        time.sleep(0.5)
+
+
+def _template(path: Path, url: str, count: int, charging: int, ramp: float) -> None:
+    path.write_text(f"""
+[fleet]
+count = {count}
+csms_url = "{url}"
+ramp = "{ramp:g}/s"
+[chargepoint]
+meter_interval_s = 10
+[chargepoint.config]
+MeterValueSampleInterval = 10
+[[group]]
+name = "charging"
+numbers = "1-{max(1, charging)}"
+behaviour = {{charging_at_start = {1.0 if charging else 0.0}, session_minutes = 100000, energy_kwh = 900}}
+""")
+
+
+def _measure(pids: dict[str, int], window: float) -> dict[str, dict[str, float]]:
+    c0 = {k: _cpu_s(p) for k, p in pids.items()}
+    t0 = time.monotonic()
+    time.sleep(window)
+    dt = time.monotonic() - t0
+    return {k: {"cpu_pct": 100 * (_cpu_s(p) - c0[k]) / dt, "rss_mb": _rss_mb(p)} for k, p in pids.items()}
+
+
+def _single(cwd: Path, url: str, cp_id: str, data: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "chargepoint", "run", "--csms-url", url, "--id", cp_id,
+                             "--http", "", "--data-dir", data, "--log-level", "error"],
+                            cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def run(count: int, charging: int, ramp: float, window: float, base: str | None = None) -> dict[str, Any]:
+    tmp = Path(tempfile.mkdtemp(prefix="fleet-bench-", dir=base))
+    port, api_port = _free_port(), _free_port()
+    url = f"ws://127.0.0.1:{port}/ocpp"
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        csms = subprocess.Popen([sys.executable, "-m", "chargepoint", "csms", "--port", str(port), "--http-port",
+                                 "0", "--heartbeat", "60", "--log-file", ""], cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(csms)
+        time.sleep(2.0)
+        singles = {"single_run": _single(ROOT, url, "SINGLE-BRANCH", str(tmp / "single"))}
+        if (MAIN / "chargepoint").is_dir():
+            singles["single_run_main"] = _single(MAIN, url, "SINGLE-MAIN", str(tmp / "single-main"))
+        procs += singles.values()
+        _template(tmp / "fleet.toml", url, count, charging, ramp)
+        fleet = subprocess.Popen([sys.executable, "-m", "chargepoint", "fleet", "--template", str(tmp / "fleet.toml"),
+                                  "--data-dir", str(tmp / "data"), "--http", f"127.0.0.1:{api_port}",
+                                  "--interval", "0"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(fleet)
+        api = f"http://127.0.0.1:{api_port}/api/summary"
+        _wait(lambda: _get(api)["running"] >= 0, 60, "fleet API")
+        t_start = time.monotonic()
+        try:
+            boot_s = _wait(lambda: _get(api)["booted"] >= count, 120 + 3 * count / max(ramp, 1), "all booted")
+        except TimeoutError:
+            raise TimeoutError(f"not all booted: {_get(api)}") from None
+        boot_s = time.monotonic() - t_start
+        ramp_s = _get(api)["ramp_s"]
+        _wait(lambda: _get(api)["charging"] >= charging, 120, "all charging")
+        # idle members heartbeat every 60 s; charging ones keep the link alive with MeterValues (OCPP)
+        _wait(lambda: _get(api)["heartbeating"] >= count - charging, 150, "all idle heartbeating")
+        time.sleep(10.0)
+        _get(api)  # resets the latency window
+        load_before = os.getloadavg()
+        pids = {"fleet": fleet.pid, "csms": csms.pid, **{k: p.pid for k, p in singles.items()}}
+        m = _measure(pids, window)
+        summary = _get(api)
+        load_after = os.getloadavg()
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(60)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    f = m["fleet"]
+    out: dict[str, Any] = {
+        "count": count, "charging": charging, "ramp_per_s": ramp, "window_s": window,
+        "boot_all_s": round(boot_s, 1), "ramp_s": ramp_s, "boot_rate_per_s": round(count / boot_s, 1),
+        "fleet": {"rss_mb": round(f["rss_mb"], 1), "cpu_pct": round(f["cpu_pct"], 2),
+                  "rss_per_cp_mb": round(f["rss_mb"] / count, 4), "cpu_per_cp_pct": round(f["cpu_pct"] / count, 5)},
+        "csms": {"rss_mb": round(m["csms"]["rss_mb"], 1), "cpu_pct": round(m["csms"]["cpu_pct"], 2)},
+        "summary": summary, "loadavg_before": load_before, "loadavg_after": load_after,
+        "goals": {"rss_per_cp_mb": 0.4, "cpu_per_cp_pct": 0.0043}, "cpus": os.cpu_count(),
+    }
+    for k in singles:
+        out[k] = {"rss_mb": round(m[k]["rss_mb"], 1), "cpu_pct": round(m[k]["cpu_pct"], 3)}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="500 charge points, 50 charging")
+    ap.add_argument("--count", type=int)
+    ap.add_argument("--charging", type=int)
+    ap.add_argument("--ramp", type=float, default=100.0)
+    ap.add_argument("--window", type=float, default=60.0)
+    ap.add_argument("--dir", default=None, help="where the stores go (e.g. /dev/shm: no fsync cost)")
+    args = ap.parse_args()
+    count = args.count or (500 if args.quick else 10_000)
+    charging = args.charging if args.charging is not None else count // 10
+    res = run(count, charging, args.ramp, args.window, args.dir)
+    res["dir"] = args.dir or tempfile.gettempdir()
+    f, goals = res["fleet"], res["goals"]
+    s = res["summary"]
+    rows = [
+        (f"fleet: {count} CPs, {charging} charging, boot of all", f"{res['boot_all_s']} s "
+         f"({res['boot_rate_per_s']}/s, ramp asked {args.ramp:g}/s)", ""),
+        ("booted / heartbeating / charging", f"{s['booted']} / {s['heartbeating']} / {s['charging']}", ""),
+        ("fleet RSS (total, per CP)", f"{f['rss_mb']} MB, {f['rss_per_cp_mb']} MB",
+         f"<= {goals['rss_per_cp_mb']} " + ("OK" if f["rss_per_cp_mb"] <= goals["rss_per_cp_mb"] else "MISSED")),
+        ("fleet CPU (total, per CP, % of a core)", f"{f['cpu_pct']} %, {f['cpu_per_cp_pct']} %",
+         f"<= {goals['cpu_per_cp_pct']} " + ("OK" if f["cpu_per_cp_pct"] <= goals["cpu_per_cp_pct"] else "MISSED")),
+        ("msgs/s, CSMS latency p50 / p99", f"{s['msgs_per_s']}, {s['latency_p50_ms']} / {s['latency_p99_ms']} ms", ""),
+        ("CSMS process (not counted): CPU, RSS", f"{res['csms']['cpu_pct']} %, {res['csms']['rss_mb']} MB", ""),
+    ]
+    for k in ("single_run", "single_run_main"):
+        if k in res:
+            rows.append((f"{k.replace('_', ' ')} (1 CP): CPU, RSS", f"{res[k]['cpu_pct']} %, {res[k]['rss_mb']} MB", ""))
+    rows.append(("load average before / after", f"{res['loadavg_before'][0]:.2f} / {res['loadavg_after'][0]:.2f}", ""))
+    w = max(len(r[0]) for r in rows)
+    print(f"{'metric'.ljust(w)} | {'value':<44} | goal")
+    print("-" * (w + 60))
+    for name, value, goal in rows:
+        print(f"{name.ljust(w)} | {value:<44} | {goal}")
+    out = ROOT / "benchmarks" / "results" / "fleet_bench.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=2))
+    print(f"\nwritten {out}")
+
+
+if __name__ == "__main__":
+    main()

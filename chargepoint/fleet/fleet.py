@@ -1,0 +1,237 @@
+"""The fleet: many members in one event loop, started at a ramp rate, driven by their behaviour.
+
+``Fleet(clock, template, data_dir)``; ``await fleet.start()`` begins the ramp (members start in the
+background at ``template.ramp_per_s``); ``await fleet.stop()``.  ``fleet.summary()`` is what the
+console and ``GET /api/summary`` show.  ``shard=(i, n)`` keeps only the i-th of n contiguous slices of
+the template's numbers (``--shard i/n``), so several processes or machines share one id range.
+
+Each member keeps its state in ``<data_dir>/<cp id>/`` (the charge point's own SQLite store), so a
+restarted fleet recovers every member's transactions and outbox as a single charge point would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chargepoint.clock import Clock
+from chargepoint.fleet.behaviour import Driver, DriverStats
+from chargepoint.fleet.latency import Histogram
+from chargepoint.fleet.member import Member
+from chargepoint.fleet.template import FleetTemplate, TemplateError
+from chargepoint.fleet.timers import SharedTimers
+
+log = logging.getLogger("chargepoint.fleet")
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"i/n"`` with 0 <= i < n."""
+    a, sep, b = text.partition("/")
+    try:
+        i, n = int(a), int(b)
+    except ValueError:
+        i, n = -1, 0
+    if not sep or n < 1 or not 0 <= i < n:
+        raise TemplateError("--shard", f"expected i/n with 0 <= i < n, got {text!r}")
+    return i, n
+
+
+def shard_numbers(numbers: range, shard: tuple[int, int]) -> range:
+    """The i-th of n contiguous, nearly equal slices of ``numbers``."""
+    i, n = shard
+    size, extra = divmod(len(numbers), n)
+    start = i * size + min(i, extra)
+    stop = start + size + (1 if i < extra else 0)
+    return numbers[start:stop]
+
+
+@dataclass
+class Counters:
+    """Messages seen per summary interval (for msgs/s)."""
+
+    last_frames: int = 0
+    last_time: float = 0.0
+    rate: float = 0.0
+    window: Histogram = field(default_factory=Histogram)
+
+
+class Fleet:
+    def __init__(self, clock: Clock, template: FleetTemplate, data_dir: Path | str, *,
+                 shard: tuple[int, int] = (0, 1), seed: int = 1) -> None:
+        self.clock = clock
+        self.template = template
+        self.data_dir = Path(data_dir)
+        self.shard = shard
+        self.seed = seed
+        self.numbers = shard_numbers(template.numbers(), shard)
+        self.histogram = Histogram()  # every latency since the start
+        self.counters = Counters()
+        self.timers = SharedTimers(clock, on_error=self._behaviour_failed)
+        self.driver_stats = DriverStats()
+        self.members: dict[str, Member] = {}
+        self.drivers: dict[str, Driver] = {}
+        self.started_at: float | None = None
+        self.ramp_done_at: float | None = None
+        self.behaviour_errors = 0
+        self._ramp: asyncio.Task[None] | None = None
+        self._stopping = False
+        for spec in template.specs(self.numbers):
+            if spec.cp_id in self.members:
+                raise TemplateError("fleet.id", f"pattern {template.id_pattern!r} gives {spec.cp_id!r} twice")
+            self.members[spec.cp_id] = Member(clock, spec, template.csms_url, self.data_dir / spec.cp_id,
+                                              histograms=(self.histogram, self.counters.window))
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+    async def start(self, wait: bool = False) -> None:
+        """Begin the ramp; with ``wait`` return when every member has been started."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.started_at = self.clock.monotonic()
+        self.counters.last_time = self.started_at
+        self._ramp = asyncio.create_task(self._run_ramp(list(self.members.values())), name="fleet-ramp")
+        if wait:
+            await asyncio.shield(self._ramp)
+
+    async def _run_ramp(self, members: list[Member]) -> None:
+        rate = self.template.ramp_per_s
+        t0 = self.clock.monotonic()
+        for k, member in enumerate(members):
+            if self._stopping:
+                return
+            if rate > 0:
+                due = t0 + k / rate
+                if due > self.clock.monotonic():
+                    await self.clock.sleep_until(due)
+            await self._start_member(member)
+        self.ramp_done_at = self.clock.monotonic()
+        log.info("fleet ramp done: %d charge points in %.1f s", len(members), self.ramp_done_at - t0)
+
+    async def _start_member(self, member: Member) -> None:
+        try:
+            await member.start()
+        except Exception:
+            member.errors += 1
+            log.exception("%s: start failed", member.cp_id)
+            return
+        self._start_driver(member)
+
+    def _start_driver(self, member: Member) -> None:
+        driver = Driver(member, member.spec.behaviour, self.timers, random.Random(self.seed * 1_000_003 + member.spec.n),
+                        self.driver_stats)
+        self.drivers[member.cp_id] = driver
+        driver.start()
+
+    async def stop(self) -> None:
+        """Stop every member (a clean stop: open transactions stay open in the stores, a restart of the
+        fleet recovers them as a single charge point does after a restart)."""
+        self._stopping = True
+        if self._ramp is not None:
+            self._ramp.cancel()
+            await asyncio.gather(self._ramp, return_exceptions=True)
+        for driver in self.drivers.values():
+            driver.stop()
+        self.timers.close()
+        members = [m for m in self.members.values() if m.started]
+        for i in range(0, len(members), 500):  # bounded fan-out: 10,000 closes at once stall the loop
+            await asyncio.gather(*(m.stop() for m in members[i:i + 500]), return_exceptions=True)
+
+    # -- control ----------------------------------------------------------------------------------------
+    def select(self, *, ids: Iterable[str] | None = None, group: str | None = None, prefix: str | None = None,
+               state: str | None = None) -> list[Member]:
+        """Members matching every given filter (ids, group name, id prefix, state)."""
+        wanted = set(ids) if ids is not None else None
+        out = []
+        for m in self.members.values():
+            if wanted is not None and m.cp_id not in wanted:
+                continue
+            if group is not None and m.spec.group != group:
+                continue
+            if prefix is not None and not m.cp_id.startswith(prefix):
+                continue
+            if state is not None and member_state(m) != state:
+                continue
+            out.append(m)
+        return out
+
+    async def start_members(self, members: list[Member]) -> int:
+        started = 0
+        for m in members:
+            if not m.started:
+                await self._start_member(m)
+                started += 1
+        return started
+
+    async def stop_members(self, members: list[Member]) -> int:
+        stopped = 0
+        for m in members:
+            if m.started:
+                driver = self.drivers.pop(m.cp_id, None)
+                if driver is not None:
+                    driver.stop()
+                await m.stop()
+                stopped += 1
+        return stopped
+
+    def _behaviour_failed(self, error: BaseException) -> None:
+        self.behaviour_errors += 1
+        log.warning("behaviour step failed: %r", error)
+
+    # -- observation -------------------------------------------------------------------------------------
+    def summary(self) -> dict[str, Any]:
+        """Counts and rates now; msgs/s and the window latencies cover the time since the last call."""
+        connected = booted = charging = errors = running = frames = heartbeating = 0
+        for m in self.members.values():
+            lat = m.latency
+            frames += lat.frames_in + lat.frames_out
+            if not m.started:
+                continue
+            running += 1
+            if m.connected:
+                connected += 1
+            if m.registration == "Accepted":
+                booted += 1
+            ctx = m.client.ctx if m.client is not None else None
+            if ctx is not None and ctx.outbox.stats.heartbeats:
+                heartbeating += 1
+            charging += m.charging_connectors()
+            if m.faulted() or m.errors:
+                errors += 1
+        now = self.clock.monotonic()
+        c = self.counters
+        if now > c.last_time:
+            c.rate = (frames - c.last_frames) / (now - c.last_time)
+        c.last_frames, c.last_time = frames, now
+        window = c.window
+        out = {
+            "charge_points": len(self.members), "running": running, "connected": connected, "booted": booted,
+            "charging": charging, "errors": errors, "heartbeating": heartbeating,
+            "msgs_per_s": round(c.rate, 1), "frames": frames,
+            "latency_p50_ms": window.percentile(50), "latency_p99_ms": window.percentile(99),
+            "latency_all_p50_ms": self.histogram.percentile(50), "latency_all_p99_ms": self.histogram.percentile(99),
+            "calls": self.histogram.total, "arrivals": self.driver_stats.arrivals,
+            "departures": self.driver_stats.departures, "faults_injected": self.driver_stats.faults,
+            "ramp_s": (self.ramp_done_at - self.started_at)
+            if self.ramp_done_at is not None and self.started_at is not None else None,
+            "shard": f"{self.shard[0]}/{self.shard[1]}",
+        }
+        window.reset()
+        return out
+
+
+def member_state(m: Member) -> str:
+    """One word: stopped, offline, booting, charging, faulted, idle."""
+    if not m.started:
+        return "stopped"
+    if not m.connected:
+        return "offline"
+    if m.registration != "Accepted":
+        return "booting"
+    if m.faulted():
+        return "faulted"
+    if m.charging_connectors():
+        return "charging"
+    return "idle"

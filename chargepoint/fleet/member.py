@@ -1,0 +1,187 @@
+"""One charge point of a fleet: its own simulated board + EV, controller, station and OCPP client
+(session, outbox, configuration keys, persistent store) -- the same parts ``chargepoint run`` wires.
+
+A member is built from a :class:`~chargepoint.fleet.template.CpSpec`.  An OCPP Reset restarts the
+member in-process (its state lives in its store), like the runtime does for a single charge point.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+from backends.sim import SimBoard, create_backend
+from chargepoint.clock import Clock
+from chargepoint.controller import Controller
+from chargepoint.controller.types import ControllerSettings, IecState
+from chargepoint.fleet.latency import Histogram, LatencyConnection, LatencyLog
+from chargepoint.ocpp.client import OcppClient
+from chargepoint.ocpp.options import OcppOptions
+from chargepoint.station import Station
+from hal.interfaces import Board
+
+if TYPE_CHECKING:
+    from chargepoint.fleet.spec import CpSpec
+
+log = logging.getLogger("chargepoint.fleet")
+
+
+class Member:
+    """A full charge point inside a fleet."""
+
+    def __init__(self, clock: Clock, spec: CpSpec, csms_url: str, data_dir: Path,
+                 histograms: tuple[Histogram, ...] = ()) -> None:
+        self.clock = clock
+        self.spec = spec
+        self.cp_id = spec.cp_id
+        self.csms_url = csms_url
+        self.data_dir = data_dir
+        self.latency = LatencyLog(histograms)
+        self.board: SimBoard | None = None
+        self.station: Station | None = None
+        self.client: OcppClient | None = None
+        self.started = False
+        self.restarts = 0
+        self.errors = 0
+        self._task: asyncio.Task[None] | None = None
+        self._watch: asyncio.Task[None] | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def _build(self) -> None:
+        s = self.spec
+        board = create_backend(self.clock, s.sim_options())
+        settings = ControllerSettings(connectors=s.connectors, max_current_a=s.max_current_a,
+                                      phases=s.phases, has_lock=True)
+        station = Station(self.clock, cast("Board", board), Controller(settings, board.capabilities))
+        options = OcppOptions(
+            csms_url=self.csms_url, cp_id=s.cp_id, password=s.password, security_profile=s.security_profile,
+            ca_file=Path(s.ca_file) if s.ca_file else None, vendor=s.vendor, model=s.model,
+            serial=s.cp_id[-25:], connectors=s.connectors, config=dict(s.config_keys),
+            reconnect_min_s=s.reconnect_min_s, reconnect_max_s=s.reconnect_max_s,
+        )
+        client = OcppClient(self.clock, station, options, self.data_dir)
+        client.wrap_connection = lambda ws: LatencyConnection(ws, self.latency)
+        self.board, self.station, self.client = board, station, client
+
+    async def start(self) -> None:
+        """Build and start the parts; returns when the OCPP client's set-up (store, recovery) is done
+        (connecting and booting go on in the background)."""
+        if self.started:
+            return
+        self._build()
+        assert self.station is not None and self.client is not None
+        await self.station.start()
+        self._task = asyncio.create_task(self.client.run(), name=f"ocpp-{self.cp_id}")
+        await self.client.ready.wait()
+        self._watch = asyncio.create_task(self._watch_reset(self.client), name=f"reset-{self.cp_id}")
+        self.started = True
+
+    async def stop(self) -> None:
+        if not self.started:
+            return
+        self.started = False
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        if self.station is not None:
+            await self.station.stop()
+
+    async def _watch_reset(self, client: OcppClient) -> None:
+        await client.restart_requested.wait()
+        log.info("%s: %s reset, restarting in-process", self.cp_id, client.restart_kind)
+        self.restarts += 1
+        asyncio.get_running_loop().call_soon(self._restart_soon)
+
+    def _restart_soon(self) -> None:
+        async def restart() -> None:
+            self._watch = None  # do not cancel ourselves
+            await self.stop()
+            await self.start()
+
+        task = asyncio.ensure_future(restart())
+        task.add_done_callback(self._restart_done)
+
+    def _restart_done(self, task: asyncio.Future[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self.errors += 1
+            log.error("%s: restart failed: %r", self.cp_id, task.exception())
+
+    # -- controls (HTTP API, behaviour) --------------------------------------------------------------
+    def _board(self) -> SimBoard:
+        if self.board is None or not self.started:
+            raise RuntimeError(f"{self.cp_id} is not running")
+        return self.board
+
+    def _check(self, connector: int) -> None:
+        if not 1 <= connector <= self.spec.connectors:
+            raise ValueError(f"connector must be 1..{self.spec.connectors}, got {connector}")
+
+    def plug(self, connector: int = 1, *, phases: int | None = None, max_current_a: float | None = None,
+             soc: float | None = None, capacity_kwh: float | None = None) -> None:
+        self._check(connector)
+        board = self._board()
+        changes = {"phases": phases, "max_current_a": max_current_a, "soc": soc, "capacity_kwh": capacity_kwh}
+        if any(v is not None for v in changes.values()):
+            board.set_ev(connector, **changes)
+        board.plug(connector)
+
+    def unplug(self, connector: int = 1) -> None:
+        self._check(connector)
+        self._board().unplug(connector)
+
+    def rfid(self, id_tag: str, connector: int = 0) -> None:
+        if connector:
+            self._check(connector)
+        self._board().present_rfid(id_tag, connector)
+
+    def fault(self, fault: str, active: bool = True, connector: int = 1) -> None:
+        self._check(connector)
+        self._board().inject_fault(connector, fault, active)
+
+    # -- read-outs ------------------------------------------------------------------------------------
+    @property
+    def connected(self) -> bool:
+        return self.client is not None and self.client.connected
+
+    @property
+    def registration(self) -> str:
+        ctx = self.client.ctx if self.client is not None else None
+        return str(ctx.registration) if ctx is not None else "Unknown"
+
+    def charging_connectors(self) -> int:
+        if self.station is None or not self.started:
+            return 0
+        return sum(1 for snap in self.station.snapshots() if snap.iec_state == IecState.C)
+
+    def faulted(self) -> bool:
+        if self.station is None or not self.started:
+            return False
+        return any(snap.faults for snap in self.station.snapshots())
+
+    def status(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.cp_id, "group": self.spec.group, "running": self.started,
+                               "restarts": self.restarts}
+        if self.client is not None:
+            out["ocpp"] = self.client.status()
+        if self.station is not None and self.started:
+            out["connectors"] = [
+                {"connector": snap.connector, "state": str(snap.iec_state), "substate": str(snap.substate),
+                 "offered_a": snap.offered_current_a, "faults": sorted(str(f) for f in snap.faults),
+                 "status": self._ocpp_status(snap.connector)}
+                for snap in self.station.snapshots()
+            ]
+        out["latency"] = self.latency.summary()
+        return out
+
+    def _ocpp_status(self, connector: int) -> str | None:
+        ctx = self.client.ctx if self.client is not None else None
+        if ctx is None or ctx.status is None:
+            return None
+        value: Any = ctx.status.current_status(connector)
+        return None if value is None else str(value)

@@ -1,0 +1,137 @@
+"""SIGKILL of a fleet of 1,000 charge points in the middle of their sessions, then a restart.
+
+The fleet runs as a subprocess (``chargepoint fleet``).  A first clean run creates every member's
+store; then an SQLite audit trigger in each store records every transaction message the member ever
+queues (atomically with the enqueue).  The second run charges (sessions of seconds, MeterValues every
+2 s) and is killed with SIGKILL; the third recovers (PowerLoss stops, queued messages) until every
+outbox is empty.  The CSMS must have received every queued message of every member exactly once
+(a resend of a message whose answer was lost reuses its unique id and counts once), nothing else,
+and exactly one StopTransaction per transaction.  Bounded: a few minutes at most on a loaded machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sqlite3
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from chargepoint.clock import RealClock
+from chargepoint.csms import IN, TestCsms
+
+ROOT = Path(__file__).resolve().parents[2]
+COUNT = int(os.environ.get("FLEET_POWERLOSS_COUNT", "1000"))
+TX_ACTIONS = ("StartTransaction", "StopTransaction", "MeterValues")
+AUDIT_SQL = """
+CREATE TABLE IF NOT EXISTS audit (id INTEGER PRIMARY KEY AUTOINCREMENT, outbox_id INTEGER NOT NULL,
+                                  action TEXT NOT NULL);
+CREATE TRIGGER IF NOT EXISTS audit_outbox AFTER INSERT ON tx_outbox
+BEGIN INSERT INTO audit(outbox_id, action) VALUES (NEW.id, NEW.action); END;
+"""
+
+
+def _template(path: Path, url: str, behaviour: dict[str, object] | None) -> Path:
+    lines = [
+        "[fleet]", f'count = {COUNT}', f'csms_url = "{url}"', 'ramp = "1000/s"',
+        "[chargepoint]", "meter_interval_s = 1", "reconnect_max_s = 2",
+        "[chargepoint.config]", "MeterValueSampleInterval = 2", "HeartbeatInterval = 3600",
+    ]
+    if behaviour:
+        lines.append("[behaviour]")
+        lines += [f"{k} = {json.dumps(v)}" for k, v in behaviour.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+async def _spawn(template: Path, data: Path) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "chargepoint", "fleet", "--template", str(template), "--data-dir", str(data),
+        "--http", "", "--interval", "0", cwd=ROOT, stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL)
+
+
+def _stores(data: Path) -> list[Path]:
+    return sorted(data.glob("*/ocpp.sqlite3"))
+
+
+def _queued(db_path: Path) -> int:
+    with sqlite3.connect(db_path, timeout=5) as db:
+        return int(db.execute("SELECT COUNT(*) FROM tx_outbox").fetchone()[0])
+
+
+async def _wait(clock: RealClock, predicate, within: float, what: str) -> None:
+    deadline = clock.monotonic() + within
+    while not predicate():
+        assert clock.monotonic() < deadline, f"timed out: {what}"
+        await clock.sleep(0.5)
+
+
+def _booted(csms: TestCsms) -> int:
+    return sum(1 for r in csms.registration.values() if r == "Accepted")
+
+
+async def test_sigkill_of_a_fleet_mid_sessions_loses_and_duplicates_nothing(tmp_path):
+    clock = RealClock()
+    csms = TestCsms(clock, http_port=None, console_log=False, ping_interval=None)
+    await csms.start()
+    data = tmp_path / "data"
+    idle = _template(tmp_path / "idle.toml", csms.url, None)
+    busy = _template(tmp_path / "busy.toml", csms.url, {
+        "charging_at_start": 0.6, "session_minutes": [0.05, 0.2], "arrivals_per_hour": 400})
+    try:
+        # 1. create the stores, then add the audit trigger to each
+        proc = await _spawn(idle, data)
+        await _wait(clock, lambda: len(_stores(data)) == COUNT and _booted(csms) == COUNT, 120, "first boot")
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 120) == 0
+        for store in _stores(data):
+            with sqlite3.connect(store) as db:
+                db.executescript(AUDIT_SQL)
+        # 2. sessions, killed mid-way
+        sent_before = len(csms.frames)
+        proc = await _spawn(busy, data)
+        def started() -> int:
+            return len({f.cp_id for f in csms.frames[sent_before:] if f.action == "StartTransaction"})
+
+        await _wait(clock, lambda: started() >= COUNT // 2, 180, "sessions running")
+        await clock.sleep(1.0)
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+        killed_with = sum(_queued(s) for s in _stores(data))
+        # 3. recovery: no new sessions; until every outbox is empty
+        proc = await _spawn(idle, data)
+        await _wait(clock, lambda: sum(_queued(s) for s in _stores(data)) == 0, 180, "outboxes drained")
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 120) == 0
+    finally:
+        await csms.stop()
+
+    calls = [f for f in csms.frames if f.direction == IN and f.message_type == "CALL" and f.action in TX_ACTIONS]
+    unique = {f.unique_id: f for f in reversed(calls)}  # first occurrence of each unique id
+    received: dict[str, list[int]] = defaultdict(list)
+    for uid, f in unique.items():
+        parts = str(uid).split("-")
+        assert len(parts) == 4 and parts[0] == "tx", uid
+        received[f.cp_id].append(int(parts[2]))
+    members_with_tx = 0
+    stops_by_tx: dict[int, int] = defaultdict(int)
+    for f in unique.values():
+        if f.action == "StopTransaction":
+            stops_by_tx[f.payload["transactionId"]] += 1
+    for store in _stores(data):
+        cp_id = store.parent.name
+        with sqlite3.connect(store) as db:
+            audit = sorted(r[0] for r in db.execute("SELECT outbox_id FROM audit"))
+            rows = db.execute("SELECT transaction_id, stopped FROM ocpp_transactions").fetchall()
+        assert sorted(received.get(cp_id, [])) == audit, cp_id  # each queued message once, nothing else
+        assert all(stopped == 1 for _, stopped in rows), cp_id
+        for tx_id, _ in rows:
+            assert stops_by_tx[tx_id] == 1, (cp_id, tx_id)
+        members_with_tx += bool(rows)
+    assert members_with_tx >= COUNT // 2
+    assert killed_with > 0 or any(f.payload.get("reason") == "PowerLoss" for f in unique.values()
+                                  if f.action == "StopTransaction")
