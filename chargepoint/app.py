@@ -18,6 +18,7 @@ import structlog
 from chargepoint.api import LocalApi
 from chargepoint.clock import Clock
 from chargepoint.config import Config, parse_hostport
+from chargepoint.home.services import home_service_factories
 from chargepoint.recording import RecordingConnection, TraceRecorder
 from chargepoint.runtime import Runtime
 
@@ -148,6 +149,7 @@ def build_runtime(config: Config, clock: Clock, *, csms_url: str | None = None,
         runtime.service_factories.append(lambda rt: LocalApi(rt, host, port))
     if url:
         runtime.service_factories.append(lambda rt: OcppService(rt, url, recorder))
+    runtime.service_factories.extend(home_service_factories(config))  # status page data, MQTT, metrics
     return runtime
 
 

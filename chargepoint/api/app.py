@@ -20,6 +20,7 @@ from chargepoint.api import validation as v
 from chargepoint.api.energy_routes import ENERGY_ROUTES
 from chargepoint.api.openapi import OPENAPI
 from chargepoint.api.validation import BadRequest
+from chargepoint.home.rest import SMARTEVSE_ROUTES
 
 log = structlog.get_logger("api")
 
@@ -269,6 +270,7 @@ def create_app(runtime: Any, extra_routes: list[web.RouteDef] | None = None) -> 
             web.post("/api/sim/faults", post_fault),
             web.post("/api/connectors/{id}/reset-fault", post_reset_fault),
             *ENERGY_ROUTES,  # settings, API-fed meters, battery, GET /api/energy
+            *SMARTEVSE_ROUTES,  # the firmware's /settings, /currents, /ev_meter (docs/HOME.md)
         ]
     )
     if extra_routes:
