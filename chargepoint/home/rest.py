@@ -18,6 +18,7 @@ from multidict import MultiMapping
 from chargepoint.energy.settings import Mode, SettingsError
 from chargepoint.home.firmware import ENABLE_C2_NAMES, ENABLE_C2_ORDER, ModeId
 from chargepoint.home.hub import HomeHub, find_hub
+from chargepoint.home.metrics import get_metrics
 from chargepoint.home.settings_doc import settings_document
 
 NOT_ALLOWED = "Value not allowed!"
@@ -197,4 +198,5 @@ SMARTEVSE_ROUTES: list[web.RouteDef] = [
     web.post("/settings", post_settings),
     web.post("/currents", post_currents),
     web.post("/ev_meter", post_ev_meter),
+    web.get("/metrics", get_metrics),
 ]

@@ -7,10 +7,11 @@ from typing import Any
 
 from chargepoint.config import Config
 from chargepoint.home.hub import HomeHub
+from chargepoint.home.metrics import Metrics
 
 
 def home_service_factories(config: Config) -> list[Callable[[Any], Any]]:
-    factories: list[Callable[[Any], Any]] = [HomeHub]
+    factories: list[Callable[[Any], Any]] = [HomeHub, Metrics]
     if config.mqtt.host:
         from chargepoint.home.mqtt_bridge import MqttBridge
 
