@@ -214,6 +214,7 @@ def _print_banner(config: Config, url: str, csms: Any, runtime: Runtime) -> None
         if isinstance(service, LocalApi):
             base = f"http://{service.host}:{service.bound_port}"
             lines.append(f"  local API       {base}/api/status  (OpenAPI: {base}/api/openapi.json)")
+            lines.append(f"  API auth        {service.auth_description}")
             if config.backend.name == "sim":
                 lines.append(f"  try: curl -X POST {base}/api/sim/connectors/1/plug && "
                              f"curl -X POST -d '{{\"id_tag\":\"ABC123\"}}' {base}/api/sim/rfid")
