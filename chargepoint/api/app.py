@@ -21,7 +21,7 @@ from chargepoint.api.energy_routes import ENERGY_ROUTES
 from chargepoint.api.openapi import OPENAPI
 from chargepoint.api.validation import BadRequest
 from chargepoint.home.auth import ApiAuth, api_auth, auth_middleware, describe_auth
-from chargepoint.home.rest import SMARTEVSE_ROUTES
+from chargepoint.home.rest import home_routes
 
 log = structlog.get_logger("api")
 
@@ -273,7 +273,7 @@ def create_app(runtime: Any, extra_routes: list[web.RouteDef] | None = None,
             web.post("/api/sim/faults", post_fault),
             web.post("/api/connectors/{id}/reset-fault", post_reset_fault),
             *ENERGY_ROUTES,  # settings, API-fed meters, battery, GET /api/energy
-            *SMARTEVSE_ROUTES,  # the firmware's /settings, /currents, /ev_meter (docs/HOME.md)
+            *home_routes(),  # the firmware's /settings, /currents, /ev_meter; /metrics; the page at / (docs/HOME.md)
         ]
     )
     if extra_routes:

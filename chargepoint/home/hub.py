@@ -60,6 +60,7 @@ class HomeHub:
         #: the MQTT bridge's status for GET /settings (set by the bridge while it runs)
         self.mqtt_status: Callable[[], dict[str, Any]] | None = None
         self.history: deque[Sample] = deque(maxlen=int(HISTORY_S / HISTORY_STEP_S) + 1)
+        self.closed = False  # set by stop(): long-lived readers (the page's event streams) end
         self.version = 0  # bumped on every station item: the page and MQTT wait on it
         self._changed = asyncio.Event()
         self._unsubscribe: Callable[[], None] | None = None
@@ -76,6 +77,8 @@ class HomeHub:
         self._task = asyncio.create_task(self._sampler(), name="home-history")
 
     async def stop(self) -> None:
+        self.closed = True
+        self.notify()  # event streams waiting on a change see ``closed`` and end
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
@@ -184,6 +187,7 @@ class HomeHub:
     async def _sampler(self) -> None:
         while True:
             self.history.append(self.sample())
+            self.notify()
             await self.runtime.clock.sleep(HISTORY_STEP_S)
 
 

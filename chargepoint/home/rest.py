@@ -200,3 +200,10 @@ SMARTEVSE_ROUTES: list[web.RouteDef] = [
     web.post("/ev_meter", post_ev_meter),
     web.get("/metrics", get_metrics),
 ]
+
+
+def home_routes() -> list[web.RouteDef]:
+    """Every route of the home integrations: the firmware's REST, /metrics, the status page."""
+    from chargepoint.home.page import PAGE_ROUTES
+
+    return [*SMARTEVSE_ROUTES, *PAGE_ROUTES]
