@@ -74,6 +74,7 @@ async def _load(base: str, mqtt_port: int | None, stop: asyncio.Event) -> dict[s
 
 
 async def _run(n: int, home: bool, mqtt_port: int | None) -> tuple[list[float], dict[str, int]]:
+    from benchmarks.smartcharging_bench import profile_latencies
     from chargepoint.api import LocalApi
     from chargepoint.app import build_runtime
     from chargepoint.clock import RealClock
@@ -94,7 +95,7 @@ async def _run(n: int, home: bool, mqtt_port: int | None) -> tuple[list[float], 
         if home and mqtt_port is not None:
             overrides.update({"mqtt.host": "127.0.0.1", "mqtt.port": mqtt_port})
         cfg = load_config(env={}, overrides=overrides)
-        cfg = replace(cfg, sim={"ev_capacity_kwh": 5000.0, "ev_soc": 1.0, "ev_reaction_s": 0.0,
+        cfg = replace(cfg, sim={"ev_capacity_kwh": 1000.0, "ev_soc": 1.0, "ev_reaction_s": 0.0,
                                 "ev_request_delay_s": 0.05})
         runtime = build_runtime(cfg, clock)
         if not home:
@@ -125,26 +126,8 @@ async def _run(n: int, home: bool, mqtt_port: int | None) -> tuple[list[float], 
                 port = next(s for s in runtime.services if isinstance(s, LocalApi)).bound_port
                 load = asyncio.create_task(_load(f"http://127.0.0.1:{port}", mqtt_port, stop))
             await clock.sleep(1.0)
-            samples: list[float] = []
-            for i in range(n):
-                amps = 8.0 if i % 2 == 0 else 30.0
-                while not pilots.empty():
-                    pilots.get_nowait()
-                profile = {"chargingProfileId": 1, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
-                           "chargingProfileKind": "Relative",
-                           "chargingSchedule": {"chargingRateUnit": "A",
-                                                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": amps}]}}
-                t0 = time.perf_counter()
-                call = asyncio.create_task(csms.call("BENCH", "SetChargingProfile",
-                                                     {"connectorId": 1, "csChargingProfiles": profile}, 10))
-                while True:
-                    t1, current = await clock.wait_for(pilots.get(), 10)
-                    if current == amps:
-                        break
-                samples.append((t1 - t0) * 1e3)
-                out = await call
-                assert out.payload == {"status": "Accepted"}, out
-                await clock.sleep(0.02)  # let the home services react to each change (as in real life)
+            # pause: let the home services react to each change (as in real life)
+            samples = await profile_latencies(clock, csms, pilots, n, "BENCH", pause_s=0.02)
             stop.set()
             counts = await load if load is not None else {}
             return samples, counts

@@ -259,7 +259,7 @@ async def json_errors(request: web.Request, handler: Callable[[web.Request], Any
 
 def create_app(runtime: Any, extra_routes: list[web.RouteDef] | None = None,
                auth: ApiAuth | None = None) -> web.Application:
-    middlewares = [auth_middleware(auth), json_errors] if auth is not None else [json_errors]
+    middlewares: list[Any] = [auth_middleware(auth), json_errors] if auth is not None else [json_errors]
     app = web.Application(middlewares=middlewares, client_max_size=64 * 1024)
     app[RUNTIME_KEY] = runtime
     app.add_routes(

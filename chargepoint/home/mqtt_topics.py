@@ -120,7 +120,7 @@ class SetCommand:
 def _int(payload: str, what: str) -> int:
     text = payload.strip()
     digits = text[1:] if text[:1] in "+-" else text
-    if not digits.isdigit():
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= 9):
         raise ValueError(f"{what}: must be an integer, got {payload!r}")
     return int(text)
 

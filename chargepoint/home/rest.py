@@ -48,7 +48,7 @@ def parse_int(text: str) -> int | None:
     """The firmware's integer parameter, strictly: optional sign and digits; None otherwise."""
     body = text.strip()
     digits = body[1:] if body[:1] in "+-" else body
-    return int(body) if digits.isdigit() else None
+    return int(body) if digits.isascii() and digits.isdigit() and len(digits) <= 9 else None
 
 
 async def get_settings(request: web.Request) -> web.Response:

@@ -213,3 +213,9 @@ async def test_more_connectors_are_listed(tmp_path: Any) -> None:
         assert doc["connectors"][1]["state"] == "Ready to Charge"
     finally:
         await runtime.stop()
+
+
+async def test_non_ascii_or_huge_integers_are_refused(fw: Any) -> None:
+    _runtime, http = fw
+    assert await _post(http, "/settings?mode=%EF%BC%91") == {"mode": "Value not allowed!"}  # fullwidth 1
+    assert await _post(http, "/settings?stop_timer=" + "9" * 400) == {"stop_timer": False}
