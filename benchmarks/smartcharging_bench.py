@@ -26,6 +26,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from chargepoint.smartcharging import ChargingProfile, SmartChargingEngine
 
@@ -199,6 +200,35 @@ def _timeit(fn, repeat: int) -> dict[str, float]:
     }
 
 
+async def profile_latencies(clock: Any, csms: Any, pilots: asyncio.Queue[tuple[float, float]], n: int,
+                            cp_id: str, pause_s: float = 0.0) -> list[float]:
+    """``n`` SetChargingProfile (TxDefault, alternating 8 / 30 A) from the CSMS to ``cp_id``; each
+    latency (ms) from just before the frame is written to the SetPilot carrying the new current, as
+    put on ``pilots`` (perf_counter time, amps) by a station listener."""
+    samples: list[float] = []
+    for i in range(n):
+        amps = 8.0 if i % 2 == 0 else 30.0
+        while not pilots.empty():
+            pilots.get_nowait()
+        profile = {"chargingProfileId": 1, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
+                   "chargingProfileKind": "Relative",
+                   "chargingSchedule": {"chargingRateUnit": "A",
+                                        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": amps}]}}
+        t0 = time.perf_counter()
+        call = asyncio.create_task(csms.call(cp_id, "SetChargingProfile",
+                                             {"connectorId": 1, "csChargingProfiles": profile}, 10))
+        while True:
+            t1, current = await clock.wait_for(pilots.get(), 10)
+            if current == amps:
+                break
+        samples.append((t1 - t0) * 1e3)
+        out = await call
+        assert out.payload == {"status": "Accepted"}, out
+        if pause_s:
+            await clock.sleep(pause_s)
+    return samples
+
+
 async def _e2e(n: int) -> list[float]:
     """SetChargingProfile on the socket -> SetPilot at the HAL, ``n`` times; latencies in ms."""
     from backends.sim import create_backend
@@ -214,7 +244,7 @@ async def _e2e(n: int) -> list[float]:
     clock = RealClock()
     csms = TestCsms(clock, http_port=None, console_log=False)
     await csms.start()
-    board = create_backend(clock, {"connectors": 1, "ev_capacity_kwh": 5000.0, "ev_soc": 1.0,
+    board = create_backend(clock, {"connectors": 1, "ev_capacity_kwh": 1000.0, "ev_soc": 1.0,
                                    "ev_reaction_s": 0.0, "ev_request_delay_s": 0.05})
     station = Station(clock, board, Controller(ControllerSettings(connectors=1, max_current_a=32.0),
                                                board.capabilities))
@@ -241,26 +271,7 @@ async def _e2e(n: int) -> list[float]:
             while station.snapshot(1).substate != "C2":
                 await clock.sleep(0.05)
             await clock.sleep(0.5)
-            samples: list[float] = []
-            for i in range(n):
-                amps = 8.0 if i % 2 == 0 else 30.0
-                while not pilots.empty():
-                    pilots.get_nowait()
-                profile = {"chargingProfileId": 1, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
-                           "chargingProfileKind": "Relative",
-                           "chargingSchedule": {"chargingRateUnit": "A",
-                                                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": amps}]}}
-                t0 = time.perf_counter()
-                call = asyncio.create_task(csms.call("BENCH", "SetChargingProfile",
-                                                     {"connectorId": 1, "csChargingProfiles": profile}, 10))
-                while True:
-                    t1, current = await clock.wait_for(pilots.get(), 10)
-                    if current == amps:
-                        break
-                samples.append((t1 - t0) * 1e3)
-                out = await call
-                assert out.payload == {"status": "Accepted"}, out
-            return samples
+            return await profile_latencies(clock, csms, pilots, n, "BENCH")
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)

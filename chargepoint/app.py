@@ -20,6 +20,7 @@ import structlog
 from chargepoint.api import LocalApi
 from chargepoint.clock import Clock
 from chargepoint.config import Config, parse_hostport
+from chargepoint.home.services import home_service_factories
 from chargepoint.recording import RecordingConnection, TraceRecorder
 from chargepoint.runtime import Runtime, ServiceFactory, SourceFactory, launch
 
@@ -176,6 +177,7 @@ def build_runtime(config: Config, clock: Clock, *, csms_url: str | None = None,
         runtime.service_factories.append(lambda rt: LocalApi(rt, host, port))
     if url:
         runtime.service_factories.append(lambda rt: OcppService(rt, url, recorder, ocpp))
+    runtime.service_factories.extend(home_service_factories(config))  # status page data, MQTT, metrics
     runtime.service_factories += services
     return runtime
 
@@ -230,6 +232,7 @@ def _print_banner(config: Config, url: str, csms: TestCsms | None, runtime: Runt
         if isinstance(service, LocalApi):
             base = f"http://{service.host}:{service.bound_port}"
             lines.append(f"  local API       {base}/api/status  (OpenAPI: {base}/api/openapi.json)")
+            lines.append(f"  API auth        {service.auth_description}")
             if config.backend.name == "sim":
                 lines.append(f"  try: curl -X POST {base}/api/sim/connectors/1/plug && "
                              f"curl -X POST -d '{{\"id_tag\":\"ABC123\"}}' {base}/api/sim/rfid")

@@ -97,6 +97,24 @@ class ControllerSection:
 @dataclass(frozen=True)
 class HttpSection:
     listen: str = _spec("127.0.0.1:8080", doc="HOST:PORT of the local HTTP API; empty = off")
+    token: str = _spec("", doc="bearer token the API requires when bound beyond loopback (write-only)")
+    username: str = _spec("", doc="HTTP Basic user the API accepts when bound beyond loopback")
+    password: str = _spec("", doc="HTTP Basic password (write-only)")
+    open_access: bool = _spec(False, doc="serve beyond loopback without credentials (trusted networks only)")
+
+
+@dataclass(frozen=True)
+class MqttSection:
+    host: str = _spec("", doc="MQTT broker host; empty = MQTT off")
+    port: int = _spec(1883, lo=1, hi=65535)
+    username: str = _spec("")
+    password: str = _spec("", doc="(write-only)")
+    tls: bool = _spec(False, doc="connect with TLS (the system's CA store, or ca_file)")
+    ca_file: str = _spec("", doc="CA certificate of the broker (PEM) for tls")
+    prefix: str = _spec("", doc="topic prefix; empty = SmartEVSE-<ocpp.serial>, like the firmware")
+    heartbeat_s: float = _spec(60.0, lo=1, hi=3600, doc="republish every topic this often")
+    discovery: bool = _spec(True, doc="publish Home Assistant MQTT discovery configs")
+    discovery_prefix: str = _spec("homeassistant")
 
 
 @dataclass(frozen=True)
@@ -120,6 +138,7 @@ class Config:
     backend: BackendSection = field(default_factory=BackendSection)
     controller: ControllerSection = field(default_factory=ControllerSection)
     http: HttpSection = field(default_factory=HttpSection)
+    mqtt: MqttSection = field(default_factory=MqttSection)
     csms: CsmsSection = field(default_factory=CsmsSection)
     log: LogSection = field(default_factory=LogSection)
     meters: tuple[dict[str, Any], ...] = ()
@@ -296,7 +315,42 @@ def _check_consistency(cfg: Config) -> None:
         raise ConfigError("backend.serial", "the smartevse-rs485 backend needs the RS485 port (--serial PORT "
                           "or tcp://HOST:PORT) and backend.nodes, the node addresses (--nodes 2,3,4)")
     if cfg.http.listen:
-        parse_hostport(cfg.http.listen, "http.listen")
+        host, _port = parse_hostport(cfg.http.listen, "http.listen")
+        if bool(cfg.http.username) != bool(cfg.http.password):
+            raise ConfigError("http.username / http.password", "HTTP Basic needs both")
+        if not is_loopback(host) and not (cfg.http.token or cfg.http.username or cfg.http.open_access):
+            raise ConfigError(
+                "http.listen", "the local API can switch contactors; bound beyond "
+                "127.0.0.1 it needs http.token or http.username/http.password (or http.open_access = true "
+                "on a trusted network)", value=repr(cfg.http.listen))
+    _check_mqtt(cfg.mqtt)
+
+
+def _check_mqtt(m: MqttSection) -> None:
+    if not m.host:
+        return
+    if any(c in m.host for c in "/: ") and not m.host.startswith("["):
+        raise ConfigError("mqtt.host", "a host name or address, without scheme or port (mqtt.port)",
+                          value=repr(m.host))
+    if m.password and not m.username:
+        raise ConfigError("mqtt.password", "needs mqtt.username")
+    if m.ca_file and not m.tls:
+        raise ConfigError("mqtt.ca_file", "set mqtt.tls = true to use it")
+    for key in ("prefix", "discovery_prefix"):
+        value = getattr(m, key)
+        if any(c in value for c in "#+") or value.startswith("/") or value.endswith("/"):
+            raise ConfigError(f"mqtt.{key}", "no wildcards (# +) and no leading/trailing '/'", value=repr(value))
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def parse_hostport(value: str, key: str) -> tuple[str, int]:

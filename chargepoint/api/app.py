@@ -21,6 +21,8 @@ from chargepoint.api.energy_routes import ENERGY_ROUTES
 from chargepoint.api.openapi import OPENAPI
 from chargepoint.api.validation import BadRequest
 from chargepoint.controller.limits import Limit
+from chargepoint.home.auth import ApiAuth, api_auth, auth_middleware, describe_auth
+from chargepoint.home.rest import home_routes
 
 log = structlog.get_logger("api")
 
@@ -257,8 +259,10 @@ async def json_errors(request: web.Request, handler: Callable[[web.Request], Any
         return web.json_response({"error": "internal error", "field": None}, status=500)
 
 
-def create_app(runtime: Any, extra_routes: list[web.RouteDef] | None = None) -> web.Application:
-    app = web.Application(middlewares=[json_errors], client_max_size=64 * 1024)
+def create_app(runtime: Any, extra_routes: list[web.RouteDef] | None = None,
+               auth: ApiAuth | None = None) -> web.Application:
+    middlewares: list[Any] = [auth_middleware(auth), json_errors] if auth is not None else [json_errors]
+    app = web.Application(middlewares=middlewares, client_max_size=64 * 1024)
     app[RUNTIME_KEY] = runtime
     app.add_routes(
         [
@@ -271,6 +275,7 @@ def create_app(runtime: Any, extra_routes: list[web.RouteDef] | None = None) -> 
             web.post("/api/sim/faults", post_fault),
             web.post("/api/connectors/{id}/reset-fault", post_reset_fault),
             *ENERGY_ROUTES,  # settings, API-fed meters, battery, GET /api/energy
+            *home_routes(),  # the firmware's /settings, /currents, /ev_meter; /metrics; the page at / (docs/HOME.md)
         ]
     )
     if extra_routes:
@@ -288,15 +293,19 @@ class LocalApi:
         self._extra = extra_routes
         self._runner: web.AppRunner | None = None
         self.bound_port: int | None = None
+        self.auth_description = ""
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(create_app(self.runtime, self._extra), access_log=None)
+        http = self.runtime.config.http
+        self._runner = web.AppRunner(create_app(self.runtime, self._extra, api_auth(http, self.host)),
+                                     access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
         addresses = self._runner.addresses  # (host, port, ...) of each bound socket
         self.bound_port = addresses[0][1] if addresses else self.port
-        log.info("local_api_listening", url=f"http://{self.host}:{self.bound_port}")
+        self.auth_description = describe_auth(http, self.host)
+        log.info("local_api_listening", url=f"http://{self.host}:{self.bound_port}", auth=self.auth_description)
 
     async def stop(self) -> None:
         if self._runner is not None:

@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import json
 import math
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -176,6 +177,8 @@ class EnergyService:
         self._unsubscribe: Callable[[], None] | None = None
         self._last_explanation = ""
         self._bindings: dict[int, tuple[float, str]] = {}
+        #: called with the wall seconds each cycle took (the metrics' energy-manager cycle time)
+        self.cycle_observers: list[Callable[[float], None]] = []
 
     # ------------------------------------------------------------------ construction from config
     @classmethod
@@ -363,6 +366,7 @@ class EnergyService:
     async def step(self) -> EnergyDecision:
         """One regulation cycle now: feed the house signals, step the manager, submit the commands."""
         async with self._lock:
+            began = time.perf_counter()  # CPU work of the cycle (for /metrics), not program time
             now = self.clock.monotonic()
             if self.house is not None:
                 battery = self.house.battery_a()
@@ -383,6 +387,9 @@ class EnergyService:
                 await self.station.submit(command)
             self._tell_board(decision)
             self._report(decision, commands)
+            elapsed = time.perf_counter() - began
+            for observer in self.cycle_observers:
+                observer(elapsed)
             return decision
 
     def _tell_board(self, decision: EnergyDecision) -> None:

@@ -141,6 +141,9 @@ async def test_fuzz_2000_hostile_requests_get_no_5xx(api):
         data = _hostile_body(rng) if method in ("POST", "PUT", "PATCH") or rng.random() < 0.1 else None
         async with http.request(method, path, data=data,
                                 headers={"Content-Type": rng.choice(["application/json", "text/plain", ""])}) as r:
+            if r.content_type == "text/event-stream":  # the status page's endless stream: answered is enough
+                statuses[r.status] = statuses.get(r.status, 0) + 1
+                continue
             text = await r.text(errors="replace")
             statuses[r.status] = statuses.get(r.status, 0) + 1
             assert r.status < 500, (method, path, data if data is None else str(data)[:200], r.status, text[:300])

@@ -262,7 +262,7 @@ class NodeBus:
                                      action=self._action_for(meter.address)))
         return devices
 
-    def _action_for(self, unit: int):  # type: ignore[no-untyped-def]
+    def _action_for(self, unit: int):  # type: ignore[no-untyped-def,unused-ignore]
         async def action(function_code: int, start_address: int, address: int, count: int,
                          registers: list[int], set_values: list[int] | list[bool] | None) -> ExcCodes | None:
             values = [int(v) for v in set_values] if set_values else []
