@@ -25,7 +25,8 @@ from chargepoint.csms import IN, TestCsms
 
 ROOT = Path(__file__).resolve().parents[2]
 COUNT = int(os.environ.get("FLEET_POWERLOSS_COUNT", "1000"))
-TX_ACTIONS = ("StartTransaction", "StopTransaction", "MeterValues")
+#: the messages queued in the transaction outbox (security events are queued there too: none is lost offline)
+TX_ACTIONS = ("StartTransaction", "StopTransaction", "MeterValues", "SecurityEventNotification")
 AUDIT_SQL = """
 CREATE TABLE IF NOT EXISTS audit (id INTEGER PRIMARY KEY AUTOINCREMENT, outbox_id INTEGER NOT NULL,
                                   action TEXT NOT NULL);

@@ -54,8 +54,10 @@ def test_metrics_cover_connectors_ocpp_outbox_latency_and_energy_cycles(tmp_path
             assert m[("chargepoint_ocpp_call_latency_seconds_count", (("action", "BootNotification"),))] >= 1
             assert m[("chargepoint_connector_state", (("connector", "1"), ("state", "A")))] == 1.0
             assert m[("chargepoint_connector_fault", (("connector", "1"), ("fault", "rcd")))] == 0.0
-            assert m[("chargepoint_energy_cycles_total", ())] >= 2
-            assert m[("chargepoint_energy_cycle_seconds_count", ())] >= 2
+            # Normal mode, one connector, nothing plugged: the energy service runs its first cycle and then
+            # sleeps until an input can change its decision (chargepoint/services/energy.py)
+            assert m[("chargepoint_energy_cycles_total", ())] >= 1
+            assert m[("chargepoint_energy_cycle_seconds_count", ())] >= 1
             assert m[("chargepoint_ocpp_outbox_depth", ())] == 0.0
             # charge: plug + card -> StartTransaction, offered 16 A, energy counting
             await http.post("/api/sim/connectors/1/plug", json={})
