@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import io
-import logging
 
 import pytest
-import structlog
 
 from chargepoint.app import run_chargepoint
 from chargepoint.clock import VirtualClock
@@ -17,18 +15,9 @@ from chargepoint.config import load_config
 from chargepoint.csms import TestCsms
 from chargepoint.logs import configure_logging
 from chargepoint.redaction import redact
+from tests.core.test_secrets import restore_logging  # noqa: F401 - the fixture, shared
 
 SECRET = "b0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
-
-
-@pytest.fixture
-def restore_logging():
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    structlog.reset_defaults()
 
 
 @pytest.mark.parametrize("text", [
@@ -51,7 +40,8 @@ def test_redact_leaves_other_frames_alone():
         assert redact(text) == text
 
 
-def test_escaped_and_extra_field_frames_never_reach_logs_or_traces(tmp_path, restore_logging):
+@pytest.mark.usefixtures("restore_logging")
+def test_escaped_and_extra_field_frames_never_reach_logs_or_traces(tmp_path):
     clock = VirtualClock()
     stream = io.StringIO()
     configure_logging(clock, "json", "debug", stream=stream)
