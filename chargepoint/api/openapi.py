@@ -174,3 +174,38 @@ OPENAPI["paths"].update({
                                       "content": {"application/json": {"schema": {"type": "object"}}}}}},
     },
 })
+
+
+# --------------------------------------------------------------------------- grid relay, phases (issue 12.5)
+_GRID_RELAY_BODY = {
+    "type": "object", "additionalProperties": False, "minProperties": 1, "maxProperties": 1,
+    "properties": {"limiting": {"type": "boolean", "description": "the grid operator limits (EnWG §14a)"},
+                   "contact": {"enum": ["open", "closed"],
+                               "description": "the relay contact; limits when it is [energy] grid_relay_limit_on "
+                                              "(default open, like the firmware)"}},
+}
+_CONFLICT = {"description": "not possible on this charger; `error` says why",
+             "content": {"application/json": {"schema": _ERROR}}}
+
+
+def _get(summary: str) -> dict[str, Any]:
+    return {"get": {"summary": summary, "responses": {"200": {"description": "state", "content": {
+        "application/json": {"schema": {"type": "object"}}}}}}}
+
+
+OPENAPI["paths"].update({
+    "/api/grid-relay": {
+        **_get("the grid relay: limiting, GridRelayMaxSumMains, the grid_relay limit per connector"),
+        **_post("the grid relay as read by something else (home automation reading the control box)",
+                _GRID_RELAY_BODY, sim=False),
+    },
+    "/api/sim/grid-relay": _post("the simulated board's grid-relay input", _GRID_RELAY_BODY),
+    "/api/phases": {
+        **_get("the manual 1-/3-phase request, whether this charger can switch, phases per connector"),
+        "post": {**_post("request 1 or 3 phases (null withdraws the request); applied with the contactors "
+                         "open (C -> C1 -> B1 -> C)", {
+                             "type": "object", "additionalProperties": False, "required": ["phases"],
+                             "properties": {"phases": {"enum": [1, 3, None]}}}, sim=False)["post"]},
+    },
+})
+OPENAPI["paths"]["/api/phases"]["post"]["responses"]["409"] = _CONFLICT
