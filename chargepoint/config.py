@@ -125,6 +125,13 @@ class CsmsSection:
 
 
 @dataclass(frozen=True)
+class RfidSection:
+    mode: str = _spec("ocpp", choices=("ocpp", "enable_all", "enable_one"),
+                      doc="RFID reader: ocpp = cards go to OCPP Authorize; enable_all / enable_one = the card "
+                          "list on the charger decides (docs/HARDWARE.md)")
+
+
+@dataclass(frozen=True)
 class LogSection:
     format: str = _spec("auto", choices=("auto", "console", "json"))
     level: str = _spec("info", choices=("debug", "info", "warning", "error"))
@@ -140,6 +147,7 @@ class Config:
     http: HttpSection = field(default_factory=HttpSection)
     mqtt: MqttSection = field(default_factory=MqttSection)
     csms: CsmsSection = field(default_factory=CsmsSection)
+    rfid: RfidSection = field(default_factory=RfidSection)
     log: LogSection = field(default_factory=LogSection)
     meters: tuple[dict[str, Any], ...] = ()
     energy: dict[str, Any] = field(default_factory=dict)

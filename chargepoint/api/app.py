@@ -20,6 +20,7 @@ from aiohttp import web
 from chargepoint.api import validation as v
 from chargepoint.api.energy_routes import ENERGY_ROUTES
 from chargepoint.api.openapi import OPENAPI
+from chargepoint.api.rfid_routes import RFID_ROUTES
 from chargepoint.api.validation import BadRequest
 from chargepoint.controller.limits import Limit
 from chargepoint.home.auth import ApiAuth, api_auth, auth_middleware, describe_auth
@@ -294,7 +295,8 @@ def create_app(runtime: Any, extra_routes: list[web.RouteDef] | None = None,
             web.post("/api/sim/faults", post_fault),
             web.post("/api/sim/grid-relay", post_sim_grid_relay),
             web.post("/api/connectors/{id}/reset-fault", post_reset_fault),
-            *ENERGY_ROUTES,  # settings, API-fed meters, battery, GET /api/energy
+            *ENERGY_ROUTES,  # settings, API-fed meters, battery, GET /api/energy, grid relay, phases
+            *RFID_ROUTES,  # the RFID reader's card list and learning (chargepoint/services/rfid.py)
             *home_routes(),  # the firmware's /settings, /currents, /ev_meter; /metrics; the page at / (docs/HOME.md)
         ]
     )

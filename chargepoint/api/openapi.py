@@ -209,3 +209,32 @@ OPENAPI["paths"].update({
     },
 })
 OPENAPI["paths"]["/api/phases"]["post"]["responses"]["409"] = _CONFLICT
+
+
+# --------------------------------------------------------------------------- RFID reader modes (issue 12.5)
+_UID = {"type": "string", "minLength": 1, "maxLength": 20, "description": "card id (stored upper case)"}
+OPENAPI["paths"].update({
+    "/api/rfid": _get("RFID reader: mode, the card list, access per connector (AccessTimer), learning window"),
+    "/api/rfid/cards": {
+        "post": {**_post("learn a card by its id (409 when the list holds 100 cards)", {
+            "type": "object", "additionalProperties": False, "required": ["uid"], "properties": {"uid": _UID}},
+            sim=False)["post"]},
+        "delete": {"summary": "delete every card (access they hold ends)",
+                   "responses": {"200": {"description": "done"}}},
+    },
+    "/api/rfid/cards/{uid}": {
+        "delete": {"summary": "delete one card (access it holds ends)",
+                   "responses": {"200": {"description": "done"},
+                                 "404": {"description": "not on the list",
+                                         "content": {"application/json": {"schema": _ERROR}}}}},
+        "parameters": [{"name": "uid", "in": "path", "required": True, "schema": _UID}],
+    },
+    "/api/rfid/learn": {"post": {**_post("arm learning / deleting by presenting cards for 60 s (null disarms); "
+                                         "409 in mode ocpp", {
+                                             "type": "object", "additionalProperties": False,
+                                             "required": ["action"],
+                                             "properties": {"action": {"enum": ["learn", "delete", None]}}},
+                                         sim=False)["post"]}},
+})
+OPENAPI["paths"]["/api/rfid/cards"]["post"]["responses"]["409"] = _CONFLICT
+OPENAPI["paths"]["/api/rfid/learn"]["post"]["responses"]["409"] = _CONFLICT
