@@ -142,10 +142,10 @@ async def post_grid_relay(request: web.Request) -> web.Response:
 def phase_switch_refusal(station: Any, energy: Any) -> str | None:
     """Why this charger cannot switch between 1 and 3 phases, or None when it can."""
     caps = station.capabilities
-    if not caps.has_c2:
-        return "this board has no C2 contactor to switch phases"
     if caps.phases != 3 or getattr(station.controller.settings, "phases", 3) != 3:
         return "this charger has a single-phase supply (backend.phases = 1)"
+    if not caps.has_c2:
+        return "this board has no C2 contactor to switch phases"
     if station.backend_name == "smartevse-rs485":
         return "RS485 nodes switch their own C2 (the firmware refuses a phase request on a node)"
     if energy.settings.enable_c2 == EnableC2.NOT_PRESENT:
