@@ -286,3 +286,21 @@ expect:
     assert any("grid relay limiting" in e.text for e in run.events)
     broken = replay(parse_scenario(text.replace("  - {at: 20, grid_relay: true}\n", ""), "broken.yaml"))
     assert not broken.passed
+
+
+def test_the_firmwares_rest_phases_parameter_is_the_same_request(tmp_path: Path) -> None:
+    from tests.hardening.test_05_rfid_reader_modes import charger
+
+    clock = VirtualClock()
+
+    async def main() -> tuple[Any, Any, Any]:
+        async with charger(tmp_path, "ocpp", clock, energy={"enable_c2": "always_on"}) as (rt, s):
+            answers = []
+            for query in ("phases=1", "phases=2", "phases=abc"):
+                async with s.post(f"/settings?{query}", data="") as resp:
+                    answers.append((await resp.json())["phases"])
+            assert rt.energy is not None
+            return answers, rt.energy.manager.requested_phases, (await call(s, "GET", "/api/phases"))[1]["requested"]
+
+    answers, requested, via_api = clock.run(main())
+    assert answers == [1, "Value not allowed!", "Value not allowed!"] and requested == 1 and via_api == 1
