@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -46,6 +45,7 @@ from chargepoint.energy.adapter import ev_status_from_snapshot
 from chargepoint.energy.manager import CYCLE_S, EnergyManager
 from chargepoint.energy.settings import EnergySettings, Mode, SettingsError
 from chargepoint.energy.types import EnergyDecision
+from chargepoint.services.json_store import JsonStore
 from hal.types import GridRelayReading, MeterReading
 
 log = structlog.get_logger("energy")
@@ -79,32 +79,8 @@ class HouseSignals(Protocol):
     def subpanel_a(self) -> tuple[float, float, float] | None: ...
 
 
-class SettingsStore:
-    """The energy settings as a small JSON file (written atomically: temp file + rename)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-
-    def load(self) -> dict[str, Any]:
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return {}
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            log.warning("energy_settings_unreadable", path=str(self.path), error=str(exc))
-            return {}
-        if not isinstance(data, dict):
-            log.warning("energy_settings_unreadable", path=str(self.path), error="not a JSON object")
-            return {}
-        return data
-
-    def save(self, values: Mapping[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(self.path.suffix + ".tmp")
-        tmp.write_text(json.dumps(dict(values), indent=2, sort_keys=True), encoding="utf-8")
-        tmp.replace(self.path)
+#: The energy settings' file (the name kept from when it lived here).
+SettingsStore = JsonStore
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,7 +38,7 @@ from chargepoint.access.rfid_reader import (
     RfidReader,
 )
 from chargepoint.controller.types import Authorize, StateChanged
-from chargepoint.services.energy import SettingsStore
+from chargepoint.services.json_store import JsonStore
 from hal.types import RfidPresented
 
 log = structlog.get_logger("rfid")
@@ -51,7 +51,7 @@ class RfidService:
 
     def __init__(self, runtime: Any, mode: ReaderMode | str, data_dir: Path | None) -> None:
         self.runtime = runtime
-        self.store = SettingsStore(Path(data_dir) / CARDS_FILE) if data_dir is not None else None
+        self.store = JsonStore(Path(data_dir) / CARDS_FILE, "rfid_cards") if data_dir is not None else None
         saved = self.store.load().get("cards", []) if self.store is not None else []
         station = runtime.station
         self.reader = RfidReader(mode, connectors=station.connectors)
