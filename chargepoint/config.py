@@ -392,6 +392,7 @@ _TABLES_HELP = [
     "# start_current_a = 4 # 0..48     stop_time_min = 10 (0..60)     import_current_a = 0 (0..48)",
     '# enable_c2 = "always_on"  # not_present | always_off | solar_off | always_on | auto',
     '# mains_meter = "meter"    # meter | api      override_current_a = 10   ev_meters = false',
+    '# grid_relay_max_sum_mains_a = 18 (6..600)   grid_relay_limit_on = "open"  # open | closed',
     "",
     "# [sim]               simulated board/EV options (sim backend): ev_soc, ev_capacity_kwh, ev_max_current_a,",
     "#                     ev_phases, ev_reaction_s, meter_interval_s, relay_delay_s, house = {...}",

@@ -331,6 +331,18 @@ def test_enable_all_with_ocpp_starts_without_authorize_and_stops_local(tmp_path:
             stack.board.present_rfid("AA11")
             await clock.sleep(20)
             assert charging and not stack.station.snapshot(1).contactor_c1
+            # the CSMS ends a card's session: the reader sees it, the next swipe starts again
+            stack.board.present_rfid("AA11")
+            await clock.sleep(20)
+            tx = stack.runtime.ocpp.transaction_id(1)
+            assert tx is not None and stack.station.snapshot(1).contactor_c1
+            outcome = await stack.csms.call(stack.spec.id, "RemoteStopTransaction", {"transactionId": tx}, 10)
+            assert outcome.payload == {"status": "Accepted"}
+            await clock.sleep(20)
+            assert not stack.station.snapshot(1).contactor_c1 and service.reader.access == {}
+            stack.board.present_rfid("AA11")
+            await clock.sleep(20)
+            assert stack.station.snapshot(1).contactor_c1
             return [(f.action or "", f.payload) for f in stack.csms.frames
                     if f.message_type == "CALL" and f.direction == "cp->csms"
                     and f.action in ("Authorize", "StartTransaction", "StopTransaction")]
@@ -338,6 +350,7 @@ def test_enable_all_with_ocpp_starts_without_authorize_and_stops_local(tmp_path:
             await stack.stop()
 
     calls = clock.run(main())
-    assert [a for a, _ in calls] == ["StartTransaction", "StopTransaction"]
+    assert [a for a, _ in calls] == ["StartTransaction", "StopTransaction"] * 2 + ["StartTransaction"]
     assert calls[0][1]["idTag"] == "AA11"
     assert calls[1][1]["reason"] == "Local" and calls[1][1]["idTag"] == "AA11"
+    assert calls[3][1]["reason"] == "Remote"
