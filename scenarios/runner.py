@@ -32,7 +32,7 @@ SETTLE_S = 0.001
 #: steps written to a replay's own trace as ``sim`` records (CALLs and CSMS answers are in the frames)
 TRACED_STEPS = {"plug": "plug", "unplug": "unplug", "ev": "ev", "rfid": "rfid", "fault": "fault",
                 "temperature": "temperature", "mains": "mains", "load": "load", "offline": "csms_offline",
-                "clock": "clock_jump", "grid_relay": "grid_relay"}
+                "clock": "clock_jump", **{k: k for k in energy_steps.KINDS}}
 CSMS_TO_CP = "csms->cp"
 
 

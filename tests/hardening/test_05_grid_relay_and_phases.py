@@ -304,3 +304,22 @@ def test_the_firmwares_rest_phases_parameter_is_the_same_request(tmp_path: Path)
 
     answers, requested, via_api = clock.run(main())
     assert answers == [1, "Value not allowed!", "Value not allowed!"] and requested == 1 and via_api == 1
+
+
+@pytest.mark.parametrize("name", ["energy_grid_relay", "energy_battery_stale", "energy_settings_midrun",
+                                  "energy_phase_request"])
+def test_energy_steps_survive_record_and_replay(tmp_path: Path, name: str) -> None:
+    """A replay's trace turns back into a scenario with the same energy steps, which passes again."""
+    from scenarios.schema import load_scenario
+    from scenarios.trace import trace_to_yaml
+
+    path = Path(__file__).resolve().parents[2] / "scenarios" / "library" / f"{name}.yaml"
+    original = load_scenario(path)
+    trace = tmp_path / "t.jsonl"
+    assert replay(original, trace_path=str(trace)).passed
+    regression = parse_scenario(trace_to_yaml(trace), f"{name}-regression.yaml")
+    kinds = {"grid_relay", "battery_current", "energy_settings", "phases"}
+    assert [(s.kind, s.args) for s in regression.steps if s.kind in kinds] == \
+        [(s.kind, s.args) for s in original.steps if s.kind in kinds]
+    run = replay(regression)
+    assert run.passed, [r.actual for r in run.results if not r.passed]
