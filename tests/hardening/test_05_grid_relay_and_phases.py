@@ -52,7 +52,6 @@ def test_manual_phase_request_needs_c2():
 
 # --------------------------------------------------------------------------- over real HTTP (issue 12.5)
 
-import json  # noqa: E402
 from collections.abc import AsyncIterator  # noqa: E402
 from contextlib import asynccontextmanager  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -60,41 +59,22 @@ from typing import Any  # noqa: E402
 
 import aiohttp  # noqa: E402
 
-from chargepoint.api.app import LocalApi  # noqa: E402
 from chargepoint.clock import VirtualClock  # noqa: E402
-from chargepoint.config import ChargePointSection, Config  # noqa: E402
 from chargepoint.controller import Authorize  # noqa: E402
 from chargepoint.runtime import Runtime  # noqa: E402
 from scenarios.loader import ScenarioError  # noqa: E402
 from scenarios.runner import replay  # noqa: E402
 from scenarios.schema import parse_scenario  # noqa: E402
+from tests.hardening.test_05_rfid_reader_modes import call, charger  # noqa: E402
 
 
 @asynccontextmanager
 async def serve(tmp_path: Path, clock: VirtualClock, *, energy: dict[str, Any] | None = None,
                 sim: dict[str, Any] | None = None, backend_phases: int = 3,
                 ) -> AsyncIterator[tuple[Runtime, aiohttp.ClientSession]]:
-    from chargepoint.config import BackendSection
-
-    config = Config(chargepoint=ChargePointSection(data_dir=str(tmp_path)), energy=dict(energy or {}),
-                    sim=dict(sim or {}), backend=BackendSection(phases=backend_phases))
-    runtime = Runtime(config=config, clock=clock)
-    await runtime.start()
-    api = LocalApi(runtime, "127.0.0.1", 0)
-    await api.start()
-    session = aiohttp.ClientSession(base_url=f"http://127.0.0.1:{api.bound_port}")
-    try:
-        yield runtime, session
-    finally:
-        await session.close()
-        await api.stop()
-        await runtime.stop()
-
-
-async def call(session: aiohttp.ClientSession, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    data = None if body is None else (body if isinstance(body, str) else json.dumps(body))
-    async with session.request(method, path, data=data, headers={"Content-Type": "application/json"}) as resp:
-        return resp.status, await resp.json()
+    """The production runtime with the local API (tests/hardening/test_05_rfid_reader_modes.charger)."""
+    async with charger(tmp_path, "ocpp", clock, energy=energy, sim=sim, backend__phases=backend_phases) as served:
+        yield served
 
 
 async def _charging(runtime: Runtime, s: aiohttp.ClientSession, clock: VirtualClock) -> None:
@@ -289,8 +269,6 @@ expect:
 
 
 def test_the_firmwares_rest_phases_parameter_is_the_same_request(tmp_path: Path) -> None:
-    from tests.hardening.test_05_rfid_reader_modes import charger
-
     clock = VirtualClock()
 
     async def main() -> tuple[Any, Any, Any]:

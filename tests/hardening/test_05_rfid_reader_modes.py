@@ -150,13 +150,15 @@ def test_a_charger_wide_reader_picks_the_connector() -> None:
 
 
 @asynccontextmanager
-async def charger(tmp_path: Path, mode: str, clock: VirtualClock,
-                  energy: dict[str, Any] | None = None) -> AsyncIterator[tuple[Runtime, Any]]:
+async def charger(tmp_path: Path, mode: str, clock: VirtualClock, energy: dict[str, Any] | None = None,
+                  sim: dict[str, Any] | None = None, **overrides: Any) -> AsyncIterator[tuple[Runtime, Any]]:
     """``chargepoint run`` without a CSMS: sim backend, the local API on a free port, the home
-    services (the firmware's REST routes) -- everything ``build_runtime`` wires."""
+    services (the firmware's REST routes) -- everything ``build_runtime`` wires.  ``overrides``:
+    more ``section.key`` settings, written ``section__key``."""
     config = load_config(env={}, overrides={"chargepoint.data_dir": str(tmp_path), "http.listen": "127.0.0.1:0",
-                                            "rfid.mode": mode})
-    runtime = build_runtime(replace(config, energy=dict(energy or {})), clock)
+                                            "rfid.mode": mode,
+                                            **{k.replace("__", "."): v for k, v in overrides.items()}})
+    runtime = build_runtime(replace(config, energy=dict(energy or {}), sim=dict(sim or {})), clock)
     task = await launch(runtime)
     api = next(s for s in runtime.services if isinstance(s, LocalApi))
     session = aiohttp.ClientSession(base_url=f"http://127.0.0.1:{api.bound_port}")
