@@ -356,3 +356,41 @@ def test_enable_all_with_ocpp_starts_without_authorize_and_stops_local(tmp_path:
     assert calls[0][1]["idTag"] == "AA11"
     assert calls[1][1]["reason"] == "Local" and calls[1][1]["idTag"] == "AA11"
     assert calls[3][1]["reason"] == "Remote"
+
+
+def test_enable_one_charges_while_the_csms_is_offline_and_the_transaction_follows(tmp_path: Path) -> None:
+    """The card list decides without the CSMS: charging starts offline, StartTransaction (no Authorize)
+    is delivered when the CSMS is back."""
+    from chargepoint.config import RfidSection
+    from scenarios.schema import ChargePointSpec
+    from scenarios.stack import Stack
+
+    clock = VirtualClock()
+
+    async def main() -> tuple[bool, list[str], list[str]]:
+        stack = Stack(clock, ChargePointSpec(), {}, data_dir=tmp_path)
+        stack.config = replace(stack.config, rfid=RfidSection(mode="enable_one"))
+        await stack.start()
+        try:
+            service = next(s for s in stack.runtime.services if type(s).__name__ == "RfidService")
+            await service.learn("AA11")
+            await clock.sleep(5)
+            await stack.csms.go_offline(120)
+            await clock.sleep(1)
+            stack.board.plug(1, 32.0)
+            stack.board.present_rfid("AA11")
+            await clock.sleep(20)
+            charging = stack.station.snapshot(1).contactor_c1
+
+            def actions() -> list[str]:
+                return [f.action or "" for f in stack.csms.frames if f.message_type == "CALL"
+                        and f.direction == "cp->csms" and f.action in ("Authorize", "StartTransaction")]
+
+            during = actions()
+            await clock.sleep(160)
+            return charging, during, actions()
+        finally:
+            await stack.stop()
+
+    charging, during, after = clock.run(main())
+    assert charging and during == [] and after == ["StartTransaction"]
