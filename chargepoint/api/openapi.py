@@ -144,6 +144,9 @@ _ENERGY_SETTINGS = {
         "stop_time_min": {"type": "integer", "minimum": 0, "maximum": 60},
         "import_current_a": {"type": "integer", "minimum": 0, "maximum": 48},
         "enable_c2": {"enum": ["not_present", "always_off", "solar_off", "always_on", "auto"]},
+        "grid_relay_max_sum_mains_a": {"type": "integer", "minimum": 6, "maximum": 600,
+                                       "description": "GridRelayMaxSumMains: A summed over the phases while "
+                                                      "the grid relay limits (EnWG §14a)"},
     },
 }
 
