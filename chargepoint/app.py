@@ -23,6 +23,7 @@ from chargepoint.config import Config, parse_hostport
 from chargepoint.home.services import home_service_factories
 from chargepoint.recording import RecordingConnection, TraceRecorder
 from chargepoint.runtime import Runtime, ServiceFactory, SourceFactory, launch
+from chargepoint.services.rfid import RfidService
 
 if TYPE_CHECKING:
     from chargepoint.csms import TestCsms
@@ -54,6 +55,7 @@ def ocpp_options(config: Config, csms_url: str) -> OcppOptions:
         serial=o.serial,
         firmware=o.firmware,
         connectors=config.backend.connectors,
+        local_card_reader=config.rfid.mode != "ocpp",
     )
 
 
@@ -86,6 +88,13 @@ class OcppFacade:
         if ctx is None or ctx.status is None:
             return None
         return ctx.status.current_status(connector)
+
+    async def local_access(self, connector: int, id_tag: str, granted: bool) -> None:
+        """The charger's own RFID reader (enable_all / enable_one) switched access: the OCPP
+        transaction follows (chargepoint/services/rfid.py)."""
+        ctx = self.client.ctx
+        assert ctx is not None and ctx.transactions is not None, "the OCPP client is set up at start"
+        await ctx.transactions.local_access(connector, id_tag, granted)
 
 
 class OcppService:
@@ -178,6 +187,7 @@ def build_runtime(config: Config, clock: Clock, *, csms_url: str | None = None,
     if url:
         runtime.service_factories.append(lambda rt: OcppService(rt, url, recorder, ocpp))
     runtime.service_factories.extend(home_service_factories(config))  # status page data, MQTT, metrics
+    runtime.service_factories.append(lambda rt: RfidService(rt, config.rfid.mode, config.data_dir))
     runtime.service_factories += services
     return runtime
 

@@ -125,6 +125,13 @@ class CsmsSection:
 
 
 @dataclass(frozen=True)
+class RfidSection:
+    mode: str = _spec("ocpp", choices=("ocpp", "enable_all", "enable_one"),
+                      doc="RFID reader: ocpp = cards go to OCPP Authorize; enable_all / enable_one = the card "
+                          "list on the charger decides (docs/HARDWARE.md)")
+
+
+@dataclass(frozen=True)
 class LogSection:
     format: str = _spec("auto", choices=("auto", "console", "json"))
     level: str = _spec("info", choices=("debug", "info", "warning", "error"))
@@ -140,6 +147,7 @@ class Config:
     http: HttpSection = field(default_factory=HttpSection)
     mqtt: MqttSection = field(default_factory=MqttSection)
     csms: CsmsSection = field(default_factory=CsmsSection)
+    rfid: RfidSection = field(default_factory=RfidSection)
     log: LogSection = field(default_factory=LogSection)
     meters: tuple[dict[str, Any], ...] = ()
     energy: dict[str, Any] = field(default_factory=dict)
@@ -384,6 +392,7 @@ _TABLES_HELP = [
     "# start_current_a = 4 # 0..48     stop_time_min = 10 (0..60)     import_current_a = 0 (0..48)",
     '# enable_c2 = "always_on"  # not_present | always_off | solar_off | always_on | auto',
     '# mains_meter = "meter"    # meter | api      override_current_a = 10   ev_meters = false',
+    '# grid_relay_max_sum_mains_a = 18 (6..600)   grid_relay_limit_on = "open"  # open | closed',
     "",
     "# [sim]               simulated board/EV options (sim backend): ev_soc, ev_capacity_kwh, ev_max_current_a,",
     "#                     ev_phases, ev_reaction_s, meter_interval_s, relay_delay_s, house = {...}",

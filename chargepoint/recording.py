@@ -32,6 +32,7 @@ HAL_EVENT_TYPES = tuple(
     for name in (
         "PilotReading", "DiodeReading", "ProximityReading", "ContactorFeedback", "LockFeedback", "RcdReading",
         "TemperatureReading", "MeterReading", "MeterStatus", "BoardFault", "BoardStateReport", "RfidPresented",
+        "GridRelayReading",
     )
 )
 HAL_COMMAND_TYPES = (hal_types.SetPilot, hal_types.SetContactors, hal_types.SetLock, hal_types.SetAuthorization,

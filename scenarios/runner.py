@@ -23,6 +23,7 @@ from chargepoint.csms import Frame, NotConnectedError
 from chargepoint.csms.session import CallOutcome
 from chargepoint.recording import TraceRecorder
 from hal.types import MeterReading
+from scenarios import energy_steps
 from scenarios.schema import Expectation, Scenario, Step
 from scenarios.stack import Stack
 
@@ -31,7 +32,7 @@ SETTLE_S = 0.001
 #: steps written to a replay's own trace as ``sim`` records (CALLs and CSMS answers are in the frames)
 TRACED_STEPS = {"plug": "plug", "unplug": "unplug", "ev": "ev", "rfid": "rfid", "fault": "fault",
                 "temperature": "temperature", "mains": "mains", "load": "load", "offline": "csms_offline",
-                "clock": "clock_jump"}
+                "clock": "clock_jump", **{k: k for k in energy_steps.KINDS}}
 CSMS_TO_CP = "csms->cp"
 
 
@@ -166,6 +167,8 @@ class _Collector:
 
 def _step_text(step: Step) -> str:
     a = step.args
+    if step.kind in energy_steps.KINDS:
+        return energy_steps.text(step.kind, a)
     if step.kind == "plug":
         return f"plug connector {a['connector']} (cable {a['cable_a']:g} A)"
     if step.kind == "unplug":
@@ -303,6 +306,8 @@ async def _apply(stack: Stack, step: Step, result: RunResult, col: _Collector) -
             on = any(x > 0 for x in a["currents"])
             assert stack.house is not None  # the schema allows load steps only with a sim house
             stack.house.set_load(a["name"], tuple(a["currents"]) if on else None, subpanel=a["subpanel"])
+        elif step.kind in energy_steps.KINDS:
+            await energy_steps.apply(stack, step.kind, a)
         elif step.kind == "call":
             async def call() -> None:
                 outcome = await _call(stack, a["action"], a["payload"], a["timeout"])

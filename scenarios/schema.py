@@ -13,6 +13,7 @@ from typing import Any
 
 from chargepoint.clock import DEFAULT_VIRTUAL_START
 from chargepoint.csms.behaviour import CP_ACTIONS, Behaviour, BehaviourError
+from scenarios import energy_steps
 from scenarios.loader import Located, ScenarioError, load_yaml
 
 FAULTS = ("rcd", "overtemp", "weld", "contactor", "lock", "meter", "diode", "pilot_short", "panic")
@@ -71,7 +72,7 @@ class ChargePointSpec:
 @dataclass
 class Step:
     at: float
-    kind: str  # plug unplug ev rfid call fault temperature mains csms offline clock load
+    kind: str  # plug unplug ev rfid call fault temperature mains csms offline clock load + energy_steps.KINDS
     args: dict[str, Any]
     where: Where
     #: for a call: the expected response (status / payload subset / error_code)
@@ -243,7 +244,8 @@ def _check_energy(n: Located, cp: ChargePointSpec) -> None:
     from chargepoint.energy import EnergySettings
 
     table = dict(cp.energy)
-    extra = {k: table.pop(k) for k in ("override_current_a", "mains_meter", "ev_meters") if k in table}
+    extra = {k: table.pop(k) for k in ("override_current_a", "mains_meter", "ev_meters", "grid_relay_limit_on")
+             if k in table}
     try:
         settings = EnergySettings(max_current_a=int(cp.max_current_a),
                                   min_current_a=int(cp.min_current_a)).updated(table)
@@ -259,6 +261,8 @@ def _check_energy(n: Located, cp: ChargePointSpec) -> None:
         raise (n.get("override_current_a") or n).fail("must be MinCurrent..MaxCurrent A")
     if not isinstance(extra.get("ev_meters", False), bool):
         raise (n.get("ev_meters") or n).fail("must be true or false")
+    if extra.get("grid_relay_limit_on", "open") not in ("open", "closed"):
+        raise (n.get("grid_relay_limit_on") or n).fail("must be open or closed (the contact position that limits)")
 
 
 def _csms(n: Located) -> dict[str, Any]:
@@ -305,7 +309,7 @@ def _connector(n: Located | None, cp: ChargePointSpec, default: int = 1, allow_z
 
 
 STEP_KINDS = ("plug", "unplug", "ev", "rfid", "call", "fault", "temperature", "mains", "csms", "offline", "clock",
-              "load")
+              "load", *energy_steps.KINDS)
 
 
 def _step(n: Located, cp: ChargePointSpec) -> Step:
@@ -324,7 +328,9 @@ def _step(n: Located, cp: ChargePointSpec) -> Step:
     where = _where(a)
     args: dict[str, Any] = {}
     expect: dict[str, Any] | None = None
-    if kind == "plug":
+    if kind in energy_steps.KINDS:  # grid_relay battery_current energy_settings phases
+        args = energy_steps.parse(kind, a, cp)
+    elif kind == "plug":
         if a.value is None or isinstance(a.value, int):
             args = {"connector": _connector(a if a.value is not None else None, cp), "cable_a": 32.0}
         else:

@@ -142,7 +142,8 @@ def _chargepoint_section(header: dict[str, Any]) -> dict[str, Any]:
 _SIM_ACTIONS = {"plug": "plug", "unplug": "unplug", "ev": "ev", "set_ev": "ev", "rfid": "rfid",
                 "present_rfid": "rfid", "fault": "fault", "inject_fault": "fault", "temperature": "temperature",
                 "set_temperature": "temperature", "mains": "mains", "load": "load", "csms_offline": "offline",
-                "clock_jump": "clock"}
+                "clock_jump": "clock", "grid_relay": "grid_relay", "set_grid_relay": "grid_relay",
+                "battery_current": "battery_current", "energy_settings": "energy_settings", "phases": "phases"}
 _ARG_NAMES = {"cable_a": "cable", "max_current_a": "max_current"}
 
 
@@ -159,6 +160,11 @@ def _sim_step(rec: dict[str, Any]) -> dict[str, Any] | None:
         return {"at": round(float(rec["t"]), 3), "offline": args.get("seconds", 0)}
     elif kind == "clock":
         args = {"jump": args.get("jump", 0)}
+    elif kind in ("battery_current", "energy_settings", "phases"):  # scenarios/energy_steps.py
+        raw = rec.get("args") or {}
+        value = {"battery_current": {"current": raw.get("current_a")}, "energy_settings": raw.get("changes"),
+                 "phases": raw.get("phases")}[kind]
+        return {"at": round(float(rec["t"]), 3), kind: value}
     return {"at": round(float(rec["t"]), 3), kind: args}
 
 
@@ -187,6 +193,8 @@ def _hal_steps(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 steps.append({"at": t, "unplug": {"connector": n}})
         elif kind == "RfidPresented":
             steps.append({"at": t, "rfid": {"id_tag": d.get("id_tag"), "connector": n}})
+        elif kind == "GridRelayReading":
+            steps.append({"at": t, "grid_relay": {"limiting": bool(d.get("limiting"))}})
         elif kind == "RcdReading":
             tripped = bool(d.get("tripped"))
             if tripped != rcd.get(n, False):  # the first reading (not tripped) is no event

@@ -45,7 +45,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 SOURCES = ("chargepoint", "hal", "backends", "scenarios")
 OWN_PACKAGES = frozenset(SOURCES) | {"tests", "benchmarks"}
 
-CORE = ("chargepoint/controller", "chargepoint/smartcharging", "chargepoint/energy", "chargepoint/iec61851")
+CORE = ("chargepoint/controller", "chargepoint/smartcharging", "chargepoint/energy", "chargepoint/iec61851",
+        "chargepoint/access")
 #: Standard-library modules that do I/O, threads or real time: not for the pure core.
 IO_STDLIB = ("asyncio", "sqlite3", "socket", "ssl", "selectors", "threading", "subprocess",
              "multiprocessing", "concurrent", "signal")

@@ -1,7 +1,8 @@
 """The charge point's local HTTP API (aiohttp), bound to 127.0.0.1 by default.
 
 Routes (stable): ``GET /api/status``; with the sim backend only, ``POST /api/sim/connectors/{id}/plug``,
-``.../unplug``, ``.../ev``, ``POST /api/sim/rfid``, ``POST /api/sim/faults``; ``GET /api/openapi.json``.
+``.../unplug``, ``.../ev``, ``POST /api/sim/rfid``, ``POST /api/sim/faults``, ``POST /api/sim/grid-relay``;
+``GET /api/openapi.json``.
 More routes are added by the parts that own them (energy settings, meters) through ``extra_routes``.
 Every handler reads the *current* station from the runtime, so it keeps working across an OCPP
 Reset (which rebuilds the station in-process).
@@ -19,6 +20,7 @@ from aiohttp import web
 from chargepoint.api import validation as v
 from chargepoint.api.energy_routes import ENERGY_ROUTES
 from chargepoint.api.openapi import OPENAPI
+from chargepoint.api.rfid_routes import RFID_ROUTES
 from chargepoint.api.validation import BadRequest
 from chargepoint.controller.limits import Limit
 from chargepoint.home.auth import ApiAuth, api_auth, auth_middleware, describe_auth
@@ -201,6 +203,24 @@ async def post_fault(request: web.Request) -> web.Response:
     return web.json_response({"connector": int(connector or 1), "fault": fault, "active": active})
 
 
+async def post_sim_grid_relay(request: web.Request) -> web.Response:
+    """The sim board's grid-relay input (``{"limiting"}`` or ``{"contact"}``): a HAL GridRelayReading,
+    the way a board's switch input arrives."""
+    from chargepoint.api.energy_routes import _energy, grid_relay_body
+
+    board = _sim_board(request)
+    energy = _energy(request)
+    body = await v.json_body(request)
+    limiting = grid_relay_body(body, energy.grid_relay_limit_on)
+    await _maybe_await(board.set_grid_relay(limiting))
+    clock = _runtime(request).clock
+    deadline = clock.monotonic() + 1.0
+    while energy.manager.grid_relay_limiting != limiting and clock.monotonic() < deadline:
+        await clock.sleep(0.01)  # the reading travels board -> station -> energy service
+    await energy.step()
+    return web.json_response(energy.grid_relay_status())
+
+
 RESETTABLE_FAULTS = ("rcd", "weld", "contactor", "lock", "diode")
 
 
@@ -273,8 +293,10 @@ def create_app(runtime: Any, extra_routes: list[web.RouteDef] | None = None,
             web.post("/api/sim/connectors/{id}/ev", post_ev),
             web.post("/api/sim/rfid", post_rfid),
             web.post("/api/sim/faults", post_fault),
+            web.post("/api/sim/grid-relay", post_sim_grid_relay),
             web.post("/api/connectors/{id}/reset-fault", post_reset_fault),
-            *ENERGY_ROUTES,  # settings, API-fed meters, battery, GET /api/energy
+            *ENERGY_ROUTES,  # settings, API-fed meters, battery, GET /api/energy, grid relay, phases
+            *RFID_ROUTES,  # the RFID reader's card list and learning (chargepoint/services/rfid.py)
             *home_routes(),  # the firmware's /settings, /currents, /ev_meter; /metrics; the page at / (docs/HOME.md)
         ]
     )

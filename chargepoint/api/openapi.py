@@ -144,6 +144,9 @@ _ENERGY_SETTINGS = {
         "stop_time_min": {"type": "integer", "minimum": 0, "maximum": 60},
         "import_current_a": {"type": "integer", "minimum": 0, "maximum": 48},
         "enable_c2": {"enum": ["not_present", "always_off", "solar_off", "always_on", "auto"]},
+        "grid_relay_max_sum_mains_a": {"type": "integer", "minimum": 6, "maximum": 600,
+                                       "description": "GridRelayMaxSumMains: A summed over the phases while "
+                                                      "the grid relay limits (EnWG §14a)"},
     },
 }
 
@@ -174,3 +177,67 @@ OPENAPI["paths"].update({
                                       "content": {"application/json": {"schema": {"type": "object"}}}}}},
     },
 })
+
+
+# --------------------------------------------------------------------------- grid relay, phases (issue 12.5)
+_GRID_RELAY_BODY = {
+    "type": "object", "additionalProperties": False, "minProperties": 1, "maxProperties": 1,
+    "properties": {"limiting": {"type": "boolean", "description": "the grid operator limits (EnWG §14a)"},
+                   "contact": {"enum": ["open", "closed"],
+                               "description": "the relay contact; limits when it is [energy] grid_relay_limit_on "
+                                              "(default open, like the firmware)"}},
+}
+_CONFLICT = {"description": "not possible on this charger; `error` says why",
+             "content": {"application/json": {"schema": _ERROR}}}
+
+
+def _get(summary: str) -> dict[str, Any]:
+    return {"get": {"summary": summary, "responses": {"200": {"description": "state", "content": {
+        "application/json": {"schema": {"type": "object"}}}}}}}
+
+
+OPENAPI["paths"].update({
+    "/api/grid-relay": {
+        **_get("the grid relay: limiting, GridRelayMaxSumMains, the grid_relay limit per connector"),
+        **_post("the grid relay as read by something else (home automation reading the control box)",
+                _GRID_RELAY_BODY, sim=False),
+    },
+    "/api/sim/grid-relay": _post("the simulated board's grid-relay input", _GRID_RELAY_BODY),
+    "/api/phases": {
+        **_get("the manual 1-/3-phase request, whether this charger can switch, phases per connector"),
+        "post": {**_post("request 1 or 3 phases (null withdraws the request); applied with the contactors "
+                         "open (C -> C1 -> B1 -> C)", {
+                             "type": "object", "additionalProperties": False, "required": ["phases"],
+                             "properties": {"phases": {"enum": [1, 3, None]}}}, sim=False)["post"]},
+    },
+})
+OPENAPI["paths"]["/api/phases"]["post"]["responses"]["409"] = _CONFLICT
+
+
+# --------------------------------------------------------------------------- RFID reader modes (issue 12.5)
+_UID = {"type": "string", "minLength": 1, "maxLength": 20, "description": "card id (stored upper case)"}
+OPENAPI["paths"].update({
+    "/api/rfid": _get("RFID reader: mode, the card list, access per connector (AccessTimer), learning window"),
+    "/api/rfid/cards": {
+        "post": {**_post("learn a card by its id (409 when the list holds 100 cards)", {
+            "type": "object", "additionalProperties": False, "required": ["uid"], "properties": {"uid": _UID}},
+            sim=False)["post"]},
+        "delete": {"summary": "delete every card (access they hold ends)",
+                   "responses": {"200": {"description": "done"}}},
+    },
+    "/api/rfid/cards/{uid}": {
+        "delete": {"summary": "delete one card (access it holds ends)",
+                   "responses": {"200": {"description": "done"},
+                                 "404": {"description": "not on the list",
+                                         "content": {"application/json": {"schema": _ERROR}}}}},
+        "parameters": [{"name": "uid", "in": "path", "required": True, "schema": _UID}],
+    },
+    "/api/rfid/learn": {"post": {**_post("arm learning / deleting by presenting cards for 60 s (null disarms); "
+                                         "409 in mode ocpp", {
+                                             "type": "object", "additionalProperties": False,
+                                             "required": ["action"],
+                                             "properties": {"action": {"enum": ["learn", "delete", None]}}},
+                                         sim=False)["post"]}},
+})
+OPENAPI["paths"]["/api/rfid/cards"]["post"]["responses"]["409"] = _CONFLICT
+OPENAPI["paths"]["/api/rfid/learn"]["post"]["responses"]["409"] = _CONFLICT

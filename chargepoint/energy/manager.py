@@ -162,6 +162,8 @@ class EnergyManager:
         settings.validate()
         old = self.settings
         self.settings = settings
+        if settings.enable_c2 == EnableC2.NOT_PRESENT:
+            self.requested_phases = None  # nothing left to switch
         if settings.mode != old.mode or settings.enable_c2 != old.enable_c2:
             self._binding = Limit.SOLAR if settings.mode == Mode.SOLAR else Limit.MAINS
             self._reset_timers()

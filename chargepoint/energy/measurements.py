@@ -104,6 +104,11 @@ class Measurements:
     def mains_age(self, now: float) -> float | None:
         return None if self.mains is None else now - self.mains.at
 
+    def battery_age(self, now: float) -> float | None:
+        """Seconds since the last battery update, None when there is none (or it timed out)."""
+        self.battery_da(now)
+        return None if self._battery_at is None else round(now - self._battery_at, 3)
+
     def battery_da(self, now: float) -> int:
         """The battery current in dA; 0 (and forgotten) when older than 60 s."""
         if self._battery_at is None:

@@ -24,7 +24,7 @@ from chargepoint.home.settings_doc import settings_document
 NOT_ALLOWED = "Value not allowed!"
 #: firmware parameters we take but cannot act on (no LCD, LEDs, modem, delayed charging, PWM override)
 UNSUPPORTED = ("starttime", "stoptime", "repeat", "lcdlock", "backlight", "custombutton", "override_pwm",
-               "required_evccid", "phases", "prio_strategy", "rotation_interval", "idle_timeout", "ocpp_update")
+               "required_evccid", "prio_strategy", "rotation_interval", "idle_timeout", "ocpp_update")
 #: POST /settings integer settings -> (energy setting, low, high, allow 0)
 RANGED: dict[str, tuple[str, int, int, bool]] = {
     "current_max_sum_mains": ("max_sum_mains_a", 10, 600, True),
@@ -107,6 +107,8 @@ async def post_settings(request: web.Request) -> web.Response:
             doc["settings"] = {"enable_C2": ENABLE_C2_NAMES[energy.settings.enable_c2]}
         else:
             doc["settings"] = {"enable_C2": NOT_ALLOWED}
+    if "phases" in q:  # dingo/fork: a manual 1-/3-phase request (the local API's POST /api/phases)
+        await _phases(hub, q["phases"], doc)
     if "cablelock" in q:
         value = parse_int(q["cablelock"])
         if value not in (0, 1):
@@ -118,6 +120,18 @@ async def post_settings(request: web.Request) -> web.Response:
         if param in q:
             doc[param] = "not supported"
     return web.json_response(doc)
+
+
+async def _phases(hub: HomeHub, raw: str, doc: dict[str, Any]) -> None:
+    from chargepoint.api.energy_routes import phase_switch_refusal
+
+    value = parse_int(raw)
+    if value not in (1, 3) or phase_switch_refusal(hub.runtime.station, hub.runtime.energy) is not None:
+        doc["phases"] = NOT_ALLOWED  # as the fork: refused without C2 (and on a node)
+        return
+    await hub.runtime.energy.request_phases(value)
+    hub.notify()
+    doc["phases"] = value
 
 
 async def _override(hub: HomeHub, q: MultiMapping[str], doc: dict[str, Any]) -> None:

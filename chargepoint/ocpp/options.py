@@ -33,6 +33,9 @@ class OcppOptions:
     boot_retry_s: float = 60.0
     #: initial values of configuration keys (applied unless the key was changed and persisted)
     config: dict[str, str] | None = None
+    #: the charger's own RFID reader decides access (``[rfid] mode`` enable_all / enable_one): card
+    #: swipes are not sent to Authorize; the reader calls ``TransactionManager.local_access``
+    local_card_reader: bool = False
 
     def validate(self) -> None:
         if not self.csms_url.startswith(("ws://", "wss://")):

@@ -137,7 +137,8 @@ class TransactionManager:
     # -- station events (synchronous listener) ---------------------------------------------
     def on_station_event(self, item: object) -> None:
         if isinstance(item, RfidPresented):
-            self.outbox.spawn(self.card_presented(item.connector, item.id_tag), "rfid")
+            if not self.ctx.options.local_card_reader:  # else the charger's card list decides (local_access)
+                self.outbox.spawn(self.card_presented(item.connector, item.id_tag), "rfid")
         elif isinstance(item, StateChanged):
             c = item.connector
             self._run(self.rules.state_changed(c, item.snapshot, c in self._active), "state")
@@ -254,6 +255,17 @@ class TransactionManager:
             self.log.info("connector %d reserved for another idTag", c)
             return
         await self.authorized(c, id_tag, info.get("parentIdTag"), remote=False)
+
+    async def local_access(self, connector: int, id_tag: str, granted: bool) -> None:
+        """The charger's own RFID reader decided (``[rfid] mode`` enable_all / enable_one, the
+        firmware's RFIDReader 1-2): a grant starts a transaction with ``id_tag`` without asking the
+        CSMS (``beginTransaction_authorized``); a revoke stops it (Local) or drops the wait for the plug."""
+        if granted:
+            await self.authorized(connector, id_tag, None, remote=False)
+        elif not await self.stop(connector, "Local", id_tag=id_tag) and self.rules.cancel_pending(connector):
+            self._cancel_timer(connector)
+            self._changed(connector)
+            await self.station.submit(Authorize(connector, False))
 
     async def _held_by(self, connector: int, id_tag: str) -> int | None:
         """The connector whose lock ``id_tag`` may release: the same idTag as the DeAuthorized

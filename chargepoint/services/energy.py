@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -46,6 +45,7 @@ from chargepoint.energy.adapter import ev_status_from_snapshot
 from chargepoint.energy.manager import CYCLE_S, EnergyManager
 from chargepoint.energy.settings import EnergySettings, Mode, SettingsError
 from chargepoint.energy.types import EnergyDecision
+from chargepoint.services.json_store import JsonStore
 from hal.types import GridRelayReading, MeterReading
 
 log = structlog.get_logger("energy")
@@ -57,6 +57,16 @@ API_SETTINGS: tuple[str, ...] = (
 )
 #: Where the mains readings come from: a meter on the station (Modbus / simulated house) or the API.
 MAINS_SOURCES = ("meter", "api")
+#: ``[energy] grid_relay_limit_on``: the grid-relay contact position that limits ("open" like the
+#: SmartEVSE firmware's switch input; "closed" for control boxes wired the other way round)
+GRID_RELAY_CONTACTS = ("open", "closed")
+
+
+def grid_relay_limit_on(value: Any) -> str:
+    """The ``grid_relay_limit_on`` key checked (SettingsError naming it)."""
+    if value not in GRID_RELAY_CONTACTS:
+        raise SettingsError("grid_relay_limit_on", f"must be one of {GRID_RELAY_CONTACTS}, got {value!r}")
+    return str(value)
 
 
 class HouseSignals(Protocol):
@@ -69,32 +79,8 @@ class HouseSignals(Protocol):
     def subpanel_a(self) -> tuple[float, float, float] | None: ...
 
 
-class SettingsStore:
-    """The energy settings as a small JSON file (written atomically: temp file + rename)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-
-    def load(self) -> dict[str, Any]:
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return {}
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            log.warning("energy_settings_unreadable", path=str(self.path), error=str(exc))
-            return {}
-        if not isinstance(data, dict):
-            log.warning("energy_settings_unreadable", path=str(self.path), error="not a JSON object")
-            return {}
-        return data
-
-    def save(self, values: Mapping[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(self.path.suffix + ".tmp")
-        tmp.write_text(json.dumps(dict(values), indent=2, sort_keys=True), encoding="utf-8")
-        tmp.replace(self.path)
+#: The energy settings' file (the name kept from when it lived here).
+SettingsStore = JsonStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +107,7 @@ def parse_energy_table(energy: Mapping[str, Any], *, max_current_a: float, min_c
     SettingsError naming the bad key.  Used at start and by configuration checks."""
     table = dict(energy)
     source = table.pop("mains_meter", None) or mains_source or "meter"
+    grid_relay_limit_on(table.pop("grid_relay_limit_on", "open"))
     ev_meters = table.pop("ev_meters", False)
     if not isinstance(ev_meters, bool):
         raise SettingsError("ev_meters", f"must be true or false, got {ev_meters!r}")
@@ -168,6 +155,8 @@ class EnergyService:
         self.override_a = override_a
         self.previous: EnergyDecision | None = None
         self.ev_meter_api: EvMeterApiReading | None = None
+        #: the grid-relay contact position that limits (``[energy] grid_relay_limit_on``)
+        self.grid_relay_limit_on = "open"
         self.faults: set[str] = set()
         self.cycles = 0
         self._lock = asyncio.Lock()
@@ -200,8 +189,10 @@ class EnergyService:
                 settings = candidate
             except (SettingsError, ValueError) as exc:
                 log.warning("energy_settings_ignored", path=str(store.path), error=str(exc))
-        return cls(clock, station, settings=settings, override_a=override, store=store,
-                   mains_source=source, house=house, ev_meters=ev_meters)
+        service = cls(clock, station, settings=settings, override_a=override, store=store,
+                      mains_source=source, house=house, ev_meters=ev_meters)
+        service.grid_relay_limit_on = grid_relay_limit_on(energy.get("grid_relay_limit_on", "open"))
+        return service
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -419,6 +410,17 @@ class EnergyService:
             log.debug("energy_decision", explanation=decision.explanation)
         self._last_explanation = decision.explanation
 
+    def grid_relay_status(self) -> dict[str, Any]:
+        """The grid relay for the local API: limiting or not, the budget, each connector's limit."""
+        d = self.manager.last
+        return {
+            "limiting": self.manager.grid_relay_limiting,
+            "limit_on_contact": self.grid_relay_limit_on,
+            "max_sum_mains_a": self.settings.grid_relay_max_sum_mains_a,
+            "connectors": [{"id": n, "limit_a": c.limits.get(Limit.GRID_RELAY), "phases": c.phases}
+                           for n, c in sorted(d.connectors.items())] if d is not None else [],
+        }
+
     def status(self) -> dict[str, Any]:
         """The energy manager's view for the local API."""
         d = self.manager.last
@@ -428,6 +430,9 @@ class EnergyService:
             "faults": sorted(self.faults),
             "override_current_a": self.override_a,
             "cycles": self.cycles,
+            "grid_relay_limiting": self.manager.grid_relay_limiting,
+            "requested_phases": self.manager.requested_phases,
+            "battery_age_s": self.manager.meters.battery_age(self.clock.monotonic()),
         }
         if self.ev_meter_api is not None:
             r = self.ev_meter_api
@@ -488,5 +493,5 @@ def _describe(command: Any) -> str:
     return f"c{command.connector} phases={getattr(command, 'phases', '?')}"
 
 
-__all__ = ["API_SETTINGS", "MAINS_SOURCES", "EnergyService", "HouseSignals", "SettingsStore",
+__all__ = ["API_SETTINGS", "GRID_RELAY_CONTACTS", "MAINS_SOURCES", "EnergyService", "HouseSignals", "SettingsStore",
            "settings_to_api"]

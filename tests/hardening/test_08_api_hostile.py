@@ -104,7 +104,7 @@ def _hostile_value(rng: random.Random, depth: int = 0):
 
 FIELDS = ["cable_a", "soc", "capacity_kwh", "max_current_a", "phases", "id_tag", "connector", "fault", "active",
           "mode", "max_mains_a", "l1", "l2", "l3", "L1", "current", "battery_current", "override_current",
-          "energy_wh", "power_w", "currents", "x"]
+          "energy_wh", "power_w", "currents", "x", "limiting", "contact", "uid", "action", "current_a"]
 
 
 def _hostile_body(rng: random.Random) -> bytes | str:
@@ -123,7 +123,7 @@ def _hostile_body(rng: random.Random) -> bytes | str:
 
 def _hostile_path(rng: random.Random, template: str) -> str:
     ids = ["1", "2", "0", "3", '1"', "１", "%22", "..", "1;2", "9" * 40, "-1", "abc", "%00", "1%0d%0aX: y"]
-    return template.replace("{id}", rng.choice(ids))
+    return template.replace("{id}", rng.choice(ids)).replace("{uid}", rng.choice(ids))
 
 
 async def test_fuzz_2000_hostile_requests_get_no_5xx(api):
