@@ -21,7 +21,8 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from types import TracebackType
+from typing import Any, Literal, Protocol
 
 from chargepoint.ocpp.schema import ensure_schema
 
@@ -41,7 +42,7 @@ class Db(Protocol):
     def __enter__(self) -> object: ...
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: object, /) -> bool | None: ...
+                 tb: TracebackType | None, /) -> Literal[False]: ...
 
     def relaxed(self) -> contextlib.AbstractContextManager[None]:
         """Around a ``with db:`` whose commit need not wait for fsync (a process kill still keeps it)."""
