@@ -72,7 +72,11 @@ def connect_file(path: Path) -> CpConnection:
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
     db.execute("PRAGMA foreign_keys=ON")
-    ensure_schema(db)
+    try:
+        ensure_schema(db)
+    except BaseException:
+        db.close()
+        raise
     return db
 
 
