@@ -17,13 +17,21 @@ Guarantees (the single charge point's, :mod:`chargepoint.ocpp.store`):
   Every frame -- a CALL of the outbox, the CALLRESULT of a handler that changed state -- leaves only
   after what it depends on is on disk (synchronous=FULL's promise, one fsync for many members).
 
-The batcher: a write opens the batch (``BEGIN``); the batch is committed as soon as a member waits
-for it, else after ``max_delay_s``.  COMMIT runs on the event loop with synchronous=NORMAL (the WAL
-frames are written to the OS, no fsync: tens of microseconds); the fsync of the WAL file then runs
-in a worker thread while the loop goes on (and writes the next batch); the members waiting for that
-batch are released when it returns.  Checkpoints run in the same thread on a second connection
-(PASSIVE, so they never block the writer); SQLite's own automatic checkpoint stays as the bound
-of the WAL's size.  ``store.stats`` counts batches and the time the loop spent in SQLite's COMMIT.
+The batcher: a write opens the batch (``BEGIN``).  The batch is committed as soon as a member waits
+for it and no fsync is running, when it holds ``max_batch`` writes, or else after ``max_delay_s``.
+COMMIT runs on the event loop with synchronous=NORMAL (the WAL frames go to the OS, no fsync: well
+under a millisecond for a batch of ``max_batch``); the fsync of the WAL file runs in a worker thread
+while the loop goes on, and covers every batch committed before it started; the members waiting for
+those batches are released when it returns, and a batch committed meanwhile gets the next fsync at
+once.  So a load of many members costs one fsync per few hundred writes, and an idle member waits
+for one COMMIT and one fsync.  PASSIVE checkpoints run in another thread on a second connection
+(they never block the writer); SQLite's automatic checkpoint (``autocheckpoint_pages``, on the loop)
+stays as the bound of the WAL and finds little left to copy.  ``store.stats`` counts batches,
+fsyncs and the time the loop spent in COMMIT.
+
+Kill window: a write nobody waited for is committed within ``max_delay_s``; a SIGKILL before that
+loses it the way a single charge point loses an event it had not yet written -- nothing of it had
+left the process.
 """
 
 from __future__ import annotations
@@ -62,36 +70,41 @@ class StoreFailed(RuntimeError):
 
 @dataclass
 class BatchStats:
-    batches: int = 0
+    batches: int = 0             # COMMITs
     blocks: int = 0              # ``with db:`` blocks and single writes, all batches
     max_blocks: int = 0          # in one batch
     commit_s: float = 0.0        # on the event loop (SQLite COMMIT, no fsync)
     max_commit_s: float = 0.0
-    fsync_s: float = 0.0         # in the worker thread
+    fsyncs: int = 0              # in the worker thread, each covering the batches committed before it
+    fsync_s: float = 0.0
     max_fsync_s: float = 0.0
     waits: int = 0               # sends that waited for a batch
     checkpoints: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        n = max(self.batches, 1)
-        return {"batches": self.batches, "blocks": self.blocks, "blocks_per_batch": self.blocks / n,
-                "max_blocks_per_batch": self.max_blocks, "loop_commit_ms_mean": 1e3 * self.commit_s / n,
-                "loop_commit_ms_max": 1e3 * self.max_commit_s, "fsync_ms_mean": 1e3 * self.fsync_s / n,
-                "fsync_ms_max": 1e3 * self.max_fsync_s, "waits": self.waits, "checkpoints": self.checkpoints}
+        n, f = max(self.batches, 1), max(self.fsyncs, 1)
+        return {"batches": self.batches, "blocks": self.blocks, "blocks_per_batch": round(self.blocks / n, 1),
+                "max_blocks_per_batch": self.max_blocks, "loop_commit_ms_mean": round(1e3 * self.commit_s / n, 3),
+                "loop_commit_ms_max": round(1e3 * self.max_commit_s, 3), "fsyncs": self.fsyncs,
+                "fsync_ms_mean": round(1e3 * self.fsync_s / f, 3), "fsync_ms_max": round(1e3 * self.max_fsync_s, 3),
+                "waits": self.waits, "checkpoints": self.checkpoints}
 
 
 class FleetStore:
-    def __init__(self, clock: Clock, path: Path | str, *, max_delay_s: float = 0.01,
-                 checkpoint_every: int = 200) -> None:
+    def __init__(self, clock: Clock, path: Path | str, *, max_delay_s: float = 0.01, max_batch: int = 500,
+                 checkpoint_every: int = 200, autocheckpoint_pages: int = 4000) -> None:
         self.clock = clock
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.max_delay_s = max_delay_s
+        self.max_batch = max_batch
         self.checkpoint_every = checkpoint_every
         self.conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=NORMAL")  # the fsync is ours (the worker thread)
         self.conn.execute("PRAGMA foreign_keys=ON")
+        # the bound of the WAL: SQLite's own checkpoint (on the loop) finds little left after ours
+        self.conn.execute(f"PRAGMA wal_autocheckpoint={int(autocheckpoint_pages)}")
         ensure_schema(self.conn)
         wal = str(self.path) + "-wal"
         self._wal_fd = os.open(wal, os.O_RDWR | os.O_CREAT, 0o644)
@@ -103,14 +116,17 @@ class FleetStore:
         self._ckpt_running = False
         self.stats = BatchStats()
         self._batch = 1          # the open (or next) batch
+        self._committed = 0      # every batch <= this one is committed (in the OS, not yet on disk)
         self._durable = 0        # every batch <= this one is committed and fsynced
         self._blocks = 0         # writes in the open batch
         self._depth = 0          # open savepoints (a member inside ``with db:``)
         self._since_ckpt = 0
+        self._syncing = False
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
-        self._dirty = asyncio.Event()
-        self._urgent = asyncio.Event()
+        self._dirty = asyncio.Event()  # something was written or is waited for
+        self._kick = asyncio.Event()   # a waiter, a full batch, an fsync done: look again
         self._task: asyncio.Task[None] | None = None
+        self._sync_task: asyncio.Task[None] | None = None
         self.failed: BaseException | None = None
 
     # -- members ---------------------------------------------------------------------------------
@@ -138,9 +154,11 @@ class FleetStore:
         if self._task is not None:
             with contextlib.suppress(StoreFailed):
                 await self.flush()
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+            for task in (self._task, self._sync_task):
+                if task is not None:
+                    task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)
+            self._task = self._sync_task = None
         if self.conn.in_transaction:
             self.conn.execute("COMMIT")
         self._ckpt_thread.shutdown(wait=True)
@@ -161,6 +179,8 @@ class FleetStore:
         view.need = self._batch
         if self._depth == 0:
             self._blocks += 1
+            if self._blocks >= self.max_batch:
+                self._kick.set()
         self._dirty.set()
 
     async def wait_durable(self, batch: int) -> None:
@@ -171,65 +191,92 @@ class FleetStore:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append((batch, fut))
         self.stats.waits += 1
-        self._urgent.set()
+        self._kick.set()
         self._dirty.set()
         await fut
 
-    async def _run(self) -> None:
-        while True:
-            await self._dirty.wait()
-            if not self._waiters:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self.max_delay_s):
-                        await self._urgent.wait()
-            self._urgent.clear()
-            self._dirty.clear()
-            try:
-                await self._commit()
-            except Exception as exc:  # disk full, I/O error: nothing after this is durable
-                log.exception("fleet store commit failed")
-                self.failed = exc
-                for _, fut in self._waiters:
-                    if not fut.done():
-                        fut.set_exception(StoreFailed(f"fleet store failed: {exc!r}"))
-                self._waiters.clear()
-                return
+    def _due(self) -> bool:
+        """Commit now: the batch is full, or someone waits for it and no fsync is running (one that
+        runs is followed by the next at once: the batch grows meanwhile, one fsync serves it)."""
+        if self._blocks >= self.max_batch:
+            return True
+        return not self._syncing and any(need >= self._batch for need, _ in self._waiters)
 
-    async def _commit(self) -> None:
+    async def _run(self) -> None:
+        try:
+            while True:
+                await self._dirty.wait()
+                while not self._due():
+                    self._kick.clear()
+                    try:
+                        async with asyncio.timeout(None if self._syncing else self.max_delay_s):
+                            await self._kick.wait()
+                    except TimeoutError:
+                        break  # nobody waited: the batch is committed after max_delay_s all the same
+                self._dirty.clear()
+                self._commit()
+                if not self._syncing and self._committed > self._durable:
+                    self._syncing = True
+                    self._sync_task = asyncio.create_task(self._sync(), name="fleet-store-fsync")
+        except Exception as exc:  # disk full, I/O error: nothing after this is durable
+            self._fail(exc)
+
+    def _commit(self) -> None:
         assert self._depth == 0, "a batch is committed only between members' blocks"
-        batch, blocks = self._batch, self._blocks
-        if self.conn.in_transaction:
-            t0 = time.perf_counter()
-            self.conn.execute("COMMIT")
-            dt = time.perf_counter() - t0
-            self.stats.commit_s += dt
-            self.stats.max_commit_s = max(self.stats.max_commit_s, dt)
+        if not self.conn.in_transaction:
+            return
+        t0 = time.perf_counter()
+        self.conn.execute("COMMIT")
+        dt = time.perf_counter() - t0
+        st = self.stats
+        st.commit_s += dt
+        st.max_commit_s = max(st.max_commit_s, dt)
+        st.batches += 1
+        st.blocks += self._blocks
+        st.max_blocks = max(st.max_blocks, self._blocks)
+        self._committed = self._batch
         self._batch += 1
         self._blocks = 0
+
+    async def _sync(self) -> None:
+        """fsync the WAL in the worker thread until every committed batch is on disk."""
         loop = asyncio.get_running_loop()
-        dt = await loop.run_in_executor(self._thread, _timed_fsync, self._wal_fd)
-        self.stats.fsync_s += dt
-        self.stats.max_fsync_s = max(self.stats.max_fsync_s, dt)
-        self.stats.batches += 1
-        self.stats.blocks += blocks
-        self.stats.max_blocks = max(self.stats.max_blocks, blocks)
-        self._durable = batch
-        keep = []
-        for need, fut in self._waiters:
-            if need <= batch:
-                if not fut.done():
-                    fut.set_result(None)
-            else:
-                keep.append((need, fut))
-        self._waiters = keep
-        if keep:
-            self._urgent.set()
+        try:
+            while self._durable < self._committed:
+                target = self._committed
+                dt = await loop.run_in_executor(self._thread, _timed_fsync, self._wal_fd)
+                st = self.stats
+                st.fsyncs += 1
+                st.fsync_s += dt
+                st.max_fsync_s = max(st.max_fsync_s, dt)
+                self._durable = target
+                keep = []
+                for need, fut in self._waiters:
+                    if need <= target:
+                        if not fut.done():
+                            fut.set_result(None)
+                    else:
+                        keep.append((need, fut))
+                self._waiters = keep
+                self._since_ckpt += 1
+                if self._since_ckpt >= self.checkpoint_every and not self._ckpt_running:
+                    self._since_ckpt = 0
+                    self._ckpt_running = True
+                    loop.run_in_executor(self._ckpt_thread, self._checkpoint)
+        except Exception as exc:
+            self._fail(exc)
+        finally:
+            self._syncing = False
+            self._kick.set()
             self._dirty.set()
-        self._since_ckpt += 1
-        if self._since_ckpt >= self.checkpoint_every and not self._ckpt_running:
-            self._since_ckpt = 0
-            self._ckpt_running = True
-            loop.run_in_executor(self._ckpt_thread, self._checkpoint)
+
+    def _fail(self, exc: BaseException) -> None:
+        log.error("fleet store failed: %r", exc, exc_info=exc)
+        self.failed = exc
+        for _, fut in self._waiters:
+            if not fut.done():
+                fut.set_exception(StoreFailed(f"fleet store failed: {exc!r}"))
+        self._waiters.clear()
 
     def _checkpoint(self) -> None:
         """In its own thread, on its own connection: the batches' fsyncs do not queue behind it."""
