@@ -174,13 +174,15 @@ class FleetStore:
         """A write of ``view`` goes into the open batch."""
         if self.failed is not None:
             raise StoreFailed(f"fleet store failed: {self.failed!r}") from self.failed
+        if self._depth == 0 and self._blocks >= self.max_batch:
+            # between two blocks (many members run in one burst of the loop): bound the COMMIT's size
+            self._commit()
+            self._start_sync()
         if not self.conn.in_transaction:
             self.conn.execute("BEGIN")
         view.need = self._batch
         if self._depth == 0:
             self._blocks += 1
-            if self._blocks >= self.max_batch:
-                self._kick.set()
         self._dirty.set()
 
     async def wait_durable(self, batch: int) -> None:
@@ -215,11 +217,14 @@ class FleetStore:
                         break  # nobody waited: the batch is committed after max_delay_s all the same
                 self._dirty.clear()
                 self._commit()
-                if not self._syncing and self._committed > self._durable:
-                    self._syncing = True
-                    self._sync_task = asyncio.create_task(self._sync(), name="fleet-store-fsync")
+                self._start_sync()
         except Exception as exc:  # disk full, I/O error: nothing after this is durable
             self._fail(exc)
+
+    def _start_sync(self) -> None:
+        if not self._syncing and self._committed > self._durable:
+            self._syncing = True
+            self._sync_task = asyncio.create_task(self._sync(), name="fleet-store-fsync")
 
     def _commit(self) -> None:
         assert self._depth == 0, "a batch is committed only between members' blocks"
