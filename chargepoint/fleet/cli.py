@@ -32,7 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ramp", metavar="RATE", help="boot rate, e.g. 100/s or 600/min (0: all at once)")
     p.add_argument("--shard", default="0/1", metavar="I/N", help="take the I-th of N slices of the id range")
     p.add_argument("--workers", type=int, default=1, metavar="K", help="worker processes (each a shard)")
-    p.add_argument("--data-dir", default="fleet-data", metavar="DIR", help="per-CP stores (default fleet-data)")
+    p.add_argument("--data-dir", default="fleet-data", metavar="DIR", help="the members' state (default fleet-data)")
+    p.add_argument("--store", default="shared", choices=("shared", "per-cp"),
+                   help="one SQLite database for all members with group commits (default), or a file per CP")
     p.add_argument("--http", default="127.0.0.1:8700", metavar="HOST:PORT", help="HTTP API ('' = off)")
     p.add_argument("--export", metavar="FILE", help="write per-CP latencies at the end (.json or .csv)")
     p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
@@ -62,7 +64,8 @@ async def run_fleet(args: argparse.Namespace, clock: Clock, template: FleetTempl
     from chargepoint.fleet.export import export_latencies
     from chargepoint.fleet.fleet import Fleet, parse_shard
 
-    fleet = Fleet(clock, template, Path(args.data_dir), shard=parse_shard(args.shard), seed=args.seed)
+    fleet = Fleet(clock, template, Path(args.data_dir), shard=parse_shard(args.shard), seed=args.seed,
+                  store=args.store)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

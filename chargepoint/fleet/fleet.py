@@ -5,8 +5,11 @@ background at ``template.ramp_per_s``); ``await fleet.stop()``.  ``fleet.summary
 console and ``GET /api/summary`` show.  ``shard=(i, n)`` keeps only the i-th of n contiguous slices of
 the template's numbers (``--shard i/n``), so several processes or machines share one id range.
 
-Each member keeps its state in ``<data_dir>/<cp id>/`` (the charge point's own SQLite store), so a
-restarted fleet recovers every member's transactions and outbox as a single charge point would.
+Persistence (``store``): ``"shared"`` (default) keeps every member's state in one SQLite database,
+``<data_dir>/fleet.sqlite3`` (``fleet-<i>of<n>.sqlite3`` for a shard: one writer per file), with
+group commits (:mod:`chargepoint.fleet.store`); ``"per-cp"`` keeps each member's own file in
+``<data_dir>/<cp id>/``.  Either way a restarted fleet recovers every member's transactions and
+outbox as a single charge point would.
 """
 
 from __future__ import annotations
@@ -23,10 +26,13 @@ from chargepoint.clock import Clock
 from chargepoint.fleet.behaviour import Driver, DriverStats
 from chargepoint.fleet.latency import Histogram
 from chargepoint.fleet.member import Member
+from chargepoint.fleet.store import FleetStore, fleet_db_file
 from chargepoint.fleet.template import FleetTemplate, TemplateError
 from chargepoint.fleet.timers import SharedTimers
 
 log = logging.getLogger("chargepoint.fleet")
+
+STORES = ("shared", "per-cp")
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -62,12 +68,16 @@ class Counters:
 
 class Fleet:
     def __init__(self, clock: Clock, template: FleetTemplate, data_dir: Path | str, *,
-                 shard: tuple[int, int] = (0, 1), seed: int = 1) -> None:
+                 shard: tuple[int, int] = (0, 1), seed: int = 1, store: str = "shared") -> None:
+        if store not in STORES:
+            raise TemplateError("--store", f"must be one of {', '.join(STORES)}, got {store!r}")
         self.clock = clock
         self.template = template
         self.data_dir = Path(data_dir)
         self.shard = shard
         self.seed = seed
+        self.store_kind = store
+        self.store: FleetStore | None = None
         self.numbers = shard_numbers(template.numbers(), shard)
         self.histogram = Histogram()  # every latency since the start
         self.counters = Counters()
@@ -92,6 +102,11 @@ class Fleet:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.started_at = self.clock.monotonic()
         self.counters.last_time = self.started_at
+        if self.store_kind == "shared" and self.store is None:
+            self.store = FleetStore(self.clock, self.data_dir / fleet_db_file(self.shard))
+            await self.store.start()
+            for member in self.members.values():
+                member.fleet_store = self.store
         self._ramp = asyncio.create_task(self._run_ramp(list(self.members.values())), name="fleet-ramp")
         if wait:
             await asyncio.shield(self._ramp)
@@ -138,6 +153,9 @@ class Fleet:
         members = [m for m in self.members.values() if m.started]
         for i in range(0, len(members), 500):  # bounded fan-out: 10,000 closes at once stall the loop
             await asyncio.gather(*(m.stop() for m in members[i:i + 500]), return_exceptions=True)
+        if self.store is not None:
+            await self.store.close()
+            self.store = None
 
     # -- control ----------------------------------------------------------------------------------------
     def select(self, *, ids: Iterable[str] | None = None, group: str | None = None, prefix: str | None = None,

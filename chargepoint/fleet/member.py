@@ -3,6 +3,8 @@
 
 A member is built from a :class:`~chargepoint.fleet.template.CpSpec`.  An OCPP Reset restarts the
 member in-process (its state lives in its store), like the runtime does for a single charge point.
+With ``fleet_store`` set its store is a view on the fleet's shared database and every frame it sends
+waits for its writes' group commit (:mod:`chargepoint.fleet.store`); else its own file in data_dir.
 """
 
 from __future__ import annotations
@@ -17,8 +19,11 @@ from chargepoint.clock import Clock
 from chargepoint.controller import Controller
 from chargepoint.controller.types import ControllerSettings, IecState
 from chargepoint.fleet.latency import Histogram, LatencyConnection, LatencyLog
+from chargepoint.fleet.store import DurableConnection, FleetStore, FleetView
 from chargepoint.ocpp.client import OcppClient
 from chargepoint.ocpp.options import OcppOptions
+from chargepoint.ocpp.session import Connection
+from chargepoint.ocpp.store import Store
 from chargepoint.station import Station
 from hal.interfaces import Board
 
@@ -47,6 +52,8 @@ class Member:
         self.errors = 0
         self._task: asyncio.Task[None] | None = None
         self._watch: asyncio.Task[None] | None = None
+        self.fleet_store: FleetStore | None = None  # None: the member's own file in data_dir
+        self._view: FleetView | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -62,8 +69,20 @@ class Member:
             reconnect_min_s=s.reconnect_min_s, reconnect_max_s=s.reconnect_max_s,
         )
         client = OcppClient(self.clock, station, options, self.data_dir)
-        client.wrap_connection = lambda ws: LatencyConnection(ws, self.latency)
+        client.wrap_connection = self._wrap
+        if self.fleet_store is not None:
+            client.open_store = self._open_store
         self.board, self.station, self.client = board, station, client
+
+    def _open_store(self) -> Store:
+        assert self.fleet_store is not None
+        store = self.fleet_store.open(self.cp_id)
+        self._view = cast("FleetView", store.db)
+        return store
+
+    def _wrap(self, ws: Any) -> Connection:
+        conn = LatencyConnection(ws, self.latency)
+        return DurableConnection(conn, self._view) if self._view is not None else conn
 
     async def start(self) -> None:
         """Build and start the parts; returns when the OCPP client's set-up (store, recovery) is done

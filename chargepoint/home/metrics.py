@@ -82,7 +82,8 @@ def outbox_oldest_age_s(client: Any, now: datetime) -> float:
     ctx = getattr(client, "ctx", None)
     if ctx is None or ctx.outbox is None:
         return 0.0
-    row = ctx.outbox.db.execute("SELECT payload FROM tx_outbox ORDER BY id LIMIT 1").fetchone()
+    row = ctx.outbox.db.execute("SELECT payload FROM tx_outbox WHERE cp_id=? ORDER BY id LIMIT 1",
+                                (ctx.outbox.db.cp_id,)).fetchone()
     if row is None:
         return 0.0
     try:

@@ -22,7 +22,6 @@ The service never sends a CALL by itself from a handler: the Authorize request g
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -31,6 +30,7 @@ from chargepoint.clock import Clock
 from chargepoint.ocpp.config_keys import ConfigKeys
 from chargepoint.ocpp.id_tags import ACCEPTED, AuthInputError, IdTagInfo, format_rfc3339
 from chargepoint.ocpp.rules.identity import same_group
+from chargepoint.ocpp.store import Db
 
 if TYPE_CHECKING:
     from chargepoint.ocpp.context import OcppContext
@@ -41,27 +41,6 @@ log = logging.getLogger("chargepoint.ocpp.auth")
 
 RequestFn = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
 ConflictFn = Callable[[str, dict[str, Any], dict[str, Any]], None]
-
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS auth_local_list (
-    id_tag TEXT PRIMARY KEY,
-    status TEXT NOT NULL,
-    expiry_date TEXT,
-    parent_id_tag TEXT
-);
-CREATE TABLE IF NOT EXISTS auth_local_list_meta (
-    name TEXT PRIMARY KEY,
-    value INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS auth_cache (
-    id_tag TEXT PRIMARY KEY,
-    status TEXT NOT NULL,
-    expiry_date TEXT,
-    parent_id_tag TEXT,
-    updated_seq INTEGER NOT NULL
-);
-"""
 
 
 def _row_to_info(row: tuple[Any, ...]) -> IdTagInfo:
@@ -79,7 +58,7 @@ class AuthorizationService:
     def __init__(
         self,
         clock: Clock,
-        db: sqlite3.Connection,
+        db: Db,
         keys: ConfigKeys | None,
         request: RequestFn | None = None,
         *,
@@ -91,6 +70,7 @@ class AuthorizationService:
     ) -> None:
         self.clock = clock
         self.db = db
+        self.cp = db.cp_id
         self.keys = keys
         self._request = request
         self._online = online or (lambda: False)
@@ -99,8 +79,6 @@ class AuthorizationService:
         self.cache_supported = cache_supported
         self.authorize_timeout_s = authorize_timeout_s
         self.conflicts: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
-        with self.db:
-            self.db.executescript(_SCHEMA)
 
     @classmethod
     def from_context(cls, ctx: OcppContext, **kwargs: Any) -> AuthorizationService:
@@ -150,15 +128,16 @@ class AuthorizationService:
             return -1
         if self.local_list_size() == 0:
             return 0
-        row = self.db.execute("SELECT value FROM auth_local_list_meta WHERE name='version'").fetchone()
+        row = self.db.execute("SELECT value FROM auth_local_list_meta WHERE cp_id=? AND name='version'",
+                              (self.cp,)).fetchone()
         return int(row[0]) if row else 0
 
     def local_list_size(self) -> int:
-        return int(self.db.execute("SELECT COUNT(*) FROM auth_local_list").fetchone()[0])
+        return int(self.db.execute("SELECT COUNT(*) FROM auth_local_list WHERE cp_id=?", (self.cp,)).fetchone()[0])
 
     def local_entry(self, id_tag: str) -> IdTagInfo | None:
         row = self.db.execute(
-            "SELECT status, expiry_date, parent_id_tag FROM auth_local_list WHERE id_tag=?", (id_tag,)
+            "SELECT status, expiry_date, parent_id_tag FROM auth_local_list WHERE cp_id=? AND id_tag=?", (self.cp, id_tag)
         ).fetchone()
         return _row_to_info(row) if row else None
 
@@ -196,7 +175,8 @@ class AuthorizationService:
         if max_send is not None and len(parsed) > int(max_send):
             return "Failed"
         max_list = self._key("LocalAuthListMaxLength", None)
-        current = self.db.execute("SELECT value FROM auth_local_list_meta WHERE name='version'").fetchone()
+        current = self.db.execute("SELECT value FROM auth_local_list_meta WHERE cp_id=? AND name='version'",
+                                  (self.cp,)).fetchone()
         current_version = int(current[0]) if current and self.local_list_size() else 0
         if update_type == "Full":
             if any(info is None for _, info in parsed):
@@ -204,13 +184,13 @@ class AuthorizationService:
             if max_list is not None and len(parsed) > int(max_list):
                 return "Failed"
             with self.db:
-                self.db.execute("DELETE FROM auth_local_list")
+                self.db.execute("DELETE FROM auth_local_list WHERE cp_id=?", (self.cp,))
                 self._insert(parsed)
                 self._set_version(list_version if parsed else 0)
         else:
             if list_version <= current_version:
                 return "VersionMismatch"
-            existing = {r[0] for r in self.db.execute("SELECT id_tag FROM auth_local_list")}
+            existing = {r[0] for r in self.db.execute("SELECT id_tag FROM auth_local_list WHERE cp_id=?", (self.cp,))}
             after = set(existing)
             for id_tag, info in parsed:
                 if info is None:
@@ -222,21 +202,23 @@ class AuthorizationService:
             with self.db:
                 for id_tag, info in parsed:
                     if info is None:
-                        self.db.execute("DELETE FROM auth_local_list WHERE id_tag=?", (id_tag,))
+                        self.db.execute("DELETE FROM auth_local_list WHERE cp_id=? AND id_tag=?", (self.cp, id_tag))
                 self._insert([(t, i) for t, i in parsed if i is not None])
                 self._set_version(list_version if after else 0)
         # the local list wins over the cache: never keep a cached copy of a listed id
         with self.db:
-            self.db.execute("DELETE FROM auth_cache WHERE id_tag IN (SELECT id_tag FROM auth_local_list)")
+            self.db.execute("DELETE FROM auth_cache WHERE cp_id=? AND id_tag IN"
+                            " (SELECT id_tag FROM auth_local_list WHERE cp_id=?)", (self.cp, self.cp))
         return "Accepted"
 
     def _insert(self, parsed: list[tuple[str, IdTagInfo | None]]) -> None:
         for id_tag, info in parsed:
             assert info is not None
             self.db.execute(
-                "INSERT OR REPLACE INTO auth_local_list (id_tag, status, expiry_date, parent_id_tag) "
-                "VALUES (?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO auth_local_list (cp_id, id_tag, status, expiry_date, parent_id_tag) "
+                "VALUES (?, ?, ?, ?, ?)",
                 (
+                    self.cp,
                     id_tag,
                     info.status,
                     info.expiry_date.isoformat() if info.expiry_date else None,
@@ -246,14 +228,15 @@ class AuthorizationService:
 
     def _set_version(self, version: int) -> None:
         self.db.execute(
-            "INSERT OR REPLACE INTO auth_local_list_meta (name, value) VALUES ('version', ?)", (version,)
+            "INSERT OR REPLACE INTO auth_local_list_meta (cp_id, name, value) VALUES (?, 'version', ?)",
+            (self.cp, version)
         )
 
     # ------------------------------------------------------------------ cache
     def cache_entry(self, id_tag: str) -> IdTagInfo | None:
         """The cached info, with an expired Accepted entry marked Expired (in the store too)."""
         row = self.db.execute(
-            "SELECT status, expiry_date, parent_id_tag FROM auth_cache WHERE id_tag=?", (id_tag,)
+            "SELECT status, expiry_date, parent_id_tag FROM auth_cache WHERE cp_id=? AND id_tag=?", (self.cp, id_tag)
         ).fetchone()
         if row is None:
             return None
@@ -261,11 +244,12 @@ class AuthorizationService:
         effective = info.effective(self._now())
         if effective.status != info.status:
             with self.db:
-                self.db.execute("UPDATE auth_cache SET status=? WHERE id_tag=?", (effective.status, id_tag))
+                self.db.execute("UPDATE auth_cache SET status=? WHERE cp_id=? AND id_tag=?",
+                                (effective.status, self.cp, id_tag))
         return effective
 
     def cache_size(self) -> int:
-        return int(self.db.execute("SELECT COUNT(*) FROM auth_cache").fetchone()[0])
+        return int(self.db.execute("SELECT COUNT(*) FROM auth_cache WHERE cp_id=?", (self.cp,)).fetchone()[0])
 
     def update_from_conf(self, id_tag: str, id_tag_info: dict[str, Any]) -> None:
         """Remember the IdTagInfo of an Authorize/StartTransaction/StopTransaction conf.
@@ -287,11 +271,13 @@ class AuthorizationService:
         if not self.cache_enabled:
             return
         with self.db:
-            seq = self.db.execute("SELECT COALESCE(MAX(updated_seq), 0) + 1 FROM auth_cache").fetchone()[0]
+            seq = self.db.execute("SELECT COALESCE(MAX(updated_seq), 0) + 1 FROM auth_cache WHERE cp_id=?",
+                                  (self.cp,)).fetchone()[0]
             self.db.execute(
-                "INSERT OR REPLACE INTO auth_cache (id_tag, status, expiry_date, parent_id_tag, updated_seq) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO auth_cache (cp_id, id_tag, status, expiry_date, parent_id_tag, updated_seq) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
                 (
+                    self.cp,
                     id_tag,
                     info.status,
                     info.expiry_date.isoformat() if info.expiry_date else None,
@@ -308,19 +294,19 @@ class AuthorizationService:
         now_iso = self._now().isoformat()
         # not-valid entries first (non-Accepted, or Accepted but past expiry), oldest first; then oldest valid
         rows = self.db.execute(
-            "SELECT id_tag FROM auth_cache ORDER BY "
+            "SELECT id_tag FROM auth_cache WHERE cp_id=? ORDER BY "
             "CASE WHEN status = 'Accepted' AND (expiry_date IS NULL OR expiry_date > ?) THEN 1 ELSE 0 END, "
             "updated_seq LIMIT ?",
-            (now_iso, excess),
+            (self.cp, now_iso, excess),
         ).fetchall()
-        self.db.executemany("DELETE FROM auth_cache WHERE id_tag=?", rows)
+        self.db.executemany("DELETE FROM auth_cache WHERE cp_id=? AND id_tag=?", [(self.cp, r[0]) for r in rows])
 
     def clear_cache(self) -> bool:
         """ClearCache: False (Rejected) when this charge point has no cache."""
         if not self.cache_supported or self.keys is None or self.keys.get("AuthorizationCacheEnabled") is None:
             return False
         with self.db:
-            self.db.execute("DELETE FROM auth_cache")
+            self.db.execute("DELETE FROM auth_cache WHERE cp_id=?", (self.cp,))
         return True
 
     def _conflict(self, id_tag: str, local: dict[str, Any], remote: dict[str, Any]) -> None:

@@ -72,6 +72,9 @@ class OcppClient:
         self._ws: ClientConnection | None = None
         #: optional wrapper around each websocket connection (the trace recorder uses it)
         self.wrap_connection: Callable[[ClientConnection], Connection] | None = None
+        #: opens the persistent store at each start: the charge point's own file in data_dir, or
+        #: (a fleet member) a cp_id-scoped view on the fleet's shared database
+        self.open_store: Callable[[], Store] = lambda: Store.connect(self.data_dir)
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe: list[Callable[[], None]] = []
         self._aligned_changed = asyncio.Event()
@@ -116,7 +119,7 @@ class OcppClient:
     # -- set-up ------------------------------------------------------------------------------
     def _setup(self) -> OcppContext:
         opts = self.options
-        store = Store.connect(self.data_dir)
+        store = self.open_store()
         n = self.station.connectors
         overrides: dict[str, Any] = dict(opts.config or {})
         overrides["NumberOfConnectors"] = n

@@ -10,12 +10,12 @@ Values are persisted in the store (table ``config_keys``); code may change read-
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from chargepoint.ocpp.security.key_rules import cpo_name_check
+from chargepoint.ocpp.store import Db
 
 #: Measurands this charge point can sample (MeterValues*Data / StopTxn*Data lists).
 SUPPORTED_MEASURANDS: tuple[str, ...] = (
@@ -136,21 +136,19 @@ class ConfigKeys:
     """The key registry.  ``prerequisites(profile) -> str | None`` tells whether a SecurityProfile
     upgrade is possible (None = yes); set by the client from its options."""
 
-    def __init__(self, db: sqlite3.Connection, definitions: list[KeyDef] | None = None,
+    def __init__(self, db: Db, definitions: list[KeyDef] | None = None,
                  overrides: dict[str, Any] | None = None) -> None:
         self.db = db
         self.defs: dict[str, KeyDef] = {d.name: d for d in (definitions or default_definitions())}
         self._values: dict[str, Any] = {}
         self._listeners: list[Callable[[str, Any], None]] = []
         self.security_prerequisites: Callable[[int], str | None] = lambda profile: None
-        with db:
-            db.execute("CREATE TABLE IF NOT EXISTS config_keys (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
         for d in self.defs.values():
             self._values[d.name] = self._parse(d, str(_text(d.default)))[0]
         for name, value in (overrides or {}).items():
             if name in self.defs:
                 self._values[name] = self._parse(self.defs[name], _text(value))[0]
-        for name, text in db.execute("SELECT name, value FROM config_keys"):
+        for name, text in db.execute("SELECT name, value FROM config_keys WHERE cp_id=?", (db.cp_id,)):
             stored = self.defs.get(name)
             if stored is None:
                 continue
@@ -225,8 +223,9 @@ class ConfigKeys:
         self._values[name] = value
         with self.db:
             self.db.execute(
-                "INSERT INTO config_keys(name, value) VALUES (?,?) ON CONFLICT(name) DO UPDATE SET value=excluded.value",
-                (name, _text(value)),
+                "INSERT INTO config_keys(cp_id, name, value) VALUES (?,?,?)"
+                " ON CONFLICT(cp_id, name) DO UPDATE SET value=excluded.value",
+                (self.db.cp_id, name, _text(value)),
             )
         for fn in list(self._listeners):
             fn(name, self.get(name))

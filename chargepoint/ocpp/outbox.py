@@ -17,9 +17,9 @@ for ``HeartbeatInterval`` seconds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-import sqlite3
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -28,6 +28,7 @@ from typing import Any
 
 from chargepoint.clock import Clock
 from chargepoint.ocpp.library import OCPPError
+from chargepoint.ocpp.store import Db
 
 Sender = Callable[[str, dict[str, Any], str], Awaitable[dict[str, Any]]]
 
@@ -73,16 +74,12 @@ class OutboxStats:
 
 
 class Outbox:
-    def __init__(self, clock: Clock, db: sqlite3.Connection, keys: Any, log: logging.Logger | None = None) -> None:
+    def __init__(self, clock: Clock, db: Db, keys: Any, log: logging.Logger | None = None) -> None:
         self.clock = clock
         self.db = db
+        self.cp = db.cp_id
         self.keys = keys
         self.log = log or logging.getLogger("chargepoint.ocpp.outbox")
-        with db:
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS tx_outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, action TEXT NOT NULL,"
-                " payload TEXT NOT NULL, local_tx INTEGER, attempts INTEGER NOT NULL DEFAULT 0, unique_id TEXT)"
-            )
         self.mode = "offline"
         self._instance = self._store_instance_id()
         self._nontx: deque[_Item] = deque()
@@ -96,21 +93,22 @@ class Outbox:
         self._tasks: set[asyncio.Task[Any]] = set()
         #: hooks (set by the transaction manager)
         self.prepare: Callable[[TxRow], dict[str, Any]] = lambda row: row.payload
-        self.on_result: Callable[[TxRow, dict[str, Any], sqlite3.Connection], Callable[[], Any] | None] = (
+        self.on_result: Callable[[TxRow, dict[str, Any], Db], Callable[[], Any] | None] = (
             lambda row, resp, db: None
         )
-        self.on_dropped: Callable[[TxRow, sqlite3.Connection], None] = lambda row, db: None
+        self.on_dropped: Callable[[TxRow, Db], None] = lambda row, db: None
         self.on_clock: Callable[[str], None] = lambda current_time: None
 
     def _store_instance_id(self) -> str:
-        """A random id of this database (kept in it): unique ids of different stores never collide."""
-        self.db.execute("CREATE TABLE IF NOT EXISTS tx_outbox_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        row = self.db.execute("SELECT value FROM tx_outbox_meta WHERE name='instance'").fetchone()
+        """A random id of this charge point's store (kept in it): unique ids of different stores never collide."""
+        row = self.db.execute("SELECT value FROM tx_outbox_meta WHERE cp_id=? AND name='instance'",
+                              (self.cp,)).fetchone()
         if row is not None:
             return str(row[0])
         value = uuid.uuid4().hex[:12]
         with self.db:
-            self.db.execute("INSERT INTO tx_outbox_meta(name, value) VALUES ('instance', ?)", (value,))
+            self.db.execute("INSERT INTO tx_outbox_meta(cp_id, name, value) VALUES (?, 'instance', ?)",
+                            (self.cp, value))
         return value
 
     # -- state ---------------------------------------------------------------------------
@@ -130,13 +128,13 @@ class Outbox:
         self.last_traffic = self.clock.monotonic()
 
     # -- transaction messages ------------------------------------------------------------
-    def insert_transaction_message(self, db: sqlite3.Connection, action: str, payload: dict[str, Any],
+    def insert_transaction_message(self, db: Db, action: str, payload: dict[str, Any],
                                    local_tx: int | None = None) -> int:
         """Insert inside the caller's SQLite transaction (the caller commits); wakes the pump."""
         if action not in TRANSACTION_ACTIONS:
             raise ValueError(f"{action} is not a transaction message")
-        cur = db.execute("INSERT INTO tx_outbox(action, payload, local_tx) VALUES (?,?,?)",
-                         (action, json.dumps(payload), local_tx))
+        cur = db.execute("INSERT INTO tx_outbox(cp_id, action, payload, local_tx) VALUES (?,?,?,?)",
+                         (self.cp, action, json.dumps(payload), local_tx))
         self._wake()
         return int(cur.lastrowid or 0)
 
@@ -146,12 +144,12 @@ class Outbox:
             return self.insert_transaction_message(self.db, action, payload, local_tx)
 
     def pending_transaction_messages(self) -> int:
-        return int(self.db.execute("SELECT COUNT(*) FROM tx_outbox").fetchone()[0])
+        return int(self.db.execute("SELECT COUNT(*) FROM tx_outbox WHERE cp_id=?", (self.cp,)).fetchone()[0])
 
     def _head(self) -> TxRow | None:
         r = self.db.execute(
-            "SELECT id, action, payload, local_tx, attempts, unique_id FROM tx_outbox ORDER BY id LIMIT 1"
-        ).fetchone()
+            "SELECT id, action, payload, local_tx, attempts, unique_id FROM tx_outbox WHERE cp_id=? ORDER BY id LIMIT 1",
+            (self.cp,)).fetchone()
         if r is None:
             return None
         return TxRow(r[0], r[1], json.loads(r[2]), r[3], r[4], r[5])
@@ -364,19 +362,12 @@ class Outbox:
         self.stats.tx_sent += 1
         self.note_traffic()
         self._retry_at = 0.0
-        relaxed = row.action == "MeterValues"
-        if relaxed:
-            # A delivered MeterValues has no effect to keep: its deletion need not wait for fsync.  WAL
-            # with synchronous=NORMAL still survives a process kill; after an OS crash the message
-            # may be resent once with the same unique id.  Start/Stop results stay fully durable.
-            self.db.execute("PRAGMA synchronous=NORMAL")
-        try:
-            with self.db:
-                self.db.execute("DELETE FROM tx_outbox WHERE id=?", (row.id,))
-                follow_up = self.on_result(row, resp, self.db)
-        finally:
-            if relaxed:
-                self.db.execute("PRAGMA synchronous=FULL")
+        # A delivered MeterValues has no effect to keep: its deletion need not wait for fsync (a
+        # process kill still keeps it; after an OS crash the message may be resent once with the same
+        # unique id).  Start/Stop results stay fully durable.
+        with self.db.relaxed() if row.action == "MeterValues" else contextlib.nullcontext(), self.db:
+            self.db.execute("DELETE FROM tx_outbox WHERE id=?", (row.id,))
+            follow_up = self.on_result(row, resp, self.db)
         if follow_up is not None:
             self._run_callback(follow_up)
 

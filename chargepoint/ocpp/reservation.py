@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,23 +38,13 @@ from chargepoint.ocpp.library import (
 )
 from chargepoint.ocpp.ports import StationView
 from chargepoint.ocpp.rules.identity import same_group
+from chargepoint.ocpp.store import Db
 
 if TYPE_CHECKING:
     from chargepoint.ocpp.context import OcppContext
     from chargepoint.ocpp.transactions import TransactionManager
 
 log = logging.getLogger("chargepoint.ocpp.reservation")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS reservations (
-    reservation_id INTEGER PRIMARY KEY,
-    connector_id INTEGER NOT NULL,
-    id_tag TEXT NOT NULL,
-    parent_id_tag TEXT,
-    expiry_date TEXT NOT NULL
-);
-"""
-
 
 @dataclass(frozen=True, slots=True)
 class Reservation:
@@ -86,7 +75,7 @@ class ReservationService:
     def __init__(
         self,
         clock: Clock,
-        db: sqlite3.Connection,
+        db: Db,
         keys: ConfigKeys | None,
         station: StationView,
         *,
@@ -102,8 +91,6 @@ class ReservationService:
         self._timers: dict[int, asyncio.TimerHandle] = {}
         self._listeners: list[ChangeListener] = []
         self._unsubscribe: Callable[[], None] | None = None
-        with self.db:
-            self.db.executescript(_SCHEMA)
 
     @classmethod
     def from_context(cls, ctx: OcppContext) -> ReservationService:
@@ -156,7 +143,7 @@ class ReservationService:
     def all(self) -> list[Reservation]:
         rows = self.db.execute(
             "SELECT reservation_id, connector_id, id_tag, parent_id_tag, expiry_date FROM reservations "
-            "ORDER BY reservation_id"
+            "WHERE cp_id=? ORDER BY reservation_id", (self.db.cp_id,)
         ).fetchall()
         return [Reservation(r[0], r[1], r[2], r[3], datetime.fromisoformat(r[4])) for r in rows]
 
@@ -258,8 +245,8 @@ class ReservationService:
         with self.db:
             self.db.execute(
                 "INSERT OR REPLACE INTO reservations "
-                "(reservation_id, connector_id, id_tag, parent_id_tag, expiry_date) VALUES (?, ?, ?, ?, ?)",
-                (reservation_id, connector_id, id_tag, parent_id_tag, expiry_date.isoformat()),
+                "(cp_id, reservation_id, connector_id, id_tag, parent_id_tag, expiry_date) VALUES (?, ?, ?, ?, ?, ?)",
+                (self.db.cp_id, reservation_id, connector_id, id_tag, parent_id_tag, expiry_date.isoformat()),
             )
         self._arm(r)
         log.info("reserved %s", r.to_wire())
@@ -278,7 +265,8 @@ class ReservationService:
 
     def _remove(self, r: Reservation, why: str) -> None:
         with self.db:
-            self.db.execute("DELETE FROM reservations WHERE reservation_id=?", (r.reservation_id,))
+            self.db.execute("DELETE FROM reservations WHERE cp_id=? AND reservation_id=?",
+                            (self.db.cp_id, r.reservation_id))
         handle = self._timers.pop(r.reservation_id, None)
         if handle is not None:
             handle.cancel()

@@ -10,9 +10,10 @@ why) it stopped.  Writes that go with an outbox message take the caller's SQLite
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
+
+from chargepoint.ocpp.store import Db
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,33 +31,26 @@ class OpenRow:
 
 
 class TransactionStore:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: Db) -> None:
         self.db = db
-        with db:
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS ocpp_transactions (local_id INTEGER PRIMARY KEY AUTOINCREMENT,"
-                " connector INTEGER NOT NULL, id_tag TEXT NOT NULL, parent_id_tag TEXT, reservation_id INTEGER,"
-                " meter_start INTEGER NOT NULL, start_time TEXT NOT NULL, transaction_id INTEGER,"
-                " last_meter_wh REAL, last_meter_time TEXT, begin_values TEXT, stopped INTEGER NOT NULL DEFAULT 0,"
-                " stop_reason TEXT)"
-            )
+        self.cp = db.cp_id
 
     def open_rows(self) -> list[OpenRow]:
         rows = self.db.execute(
             "SELECT local_id, connector, id_tag, meter_start, start_time, last_meter_wh, last_meter_time,"
-            " begin_values FROM ocpp_transactions WHERE stopped=0 ORDER BY local_id"
+            " begin_values FROM ocpp_transactions WHERE cp_id=? AND stopped=0 ORDER BY local_id", (self.cp,)
         ).fetchall()
         return [OpenRow(r[0], r[1], r[2], int(r[3]), r[4], r[5], r[6], json.loads(r[7]) if r[7] else [])
                 for r in rows]
 
-    def insert(self, db: sqlite3.Connection, connector: int, id_tag: str, parent_id_tag: str | None,
+    def insert(self, db: Db, connector: int, id_tag: str, parent_id_tag: str | None,
                reservation_id: int | None, meter_start: int, start_time: str,
                begin_values: list[dict[str, Any]]) -> int:
         """A started transaction (inside the caller's SQLite transaction); returns its local id."""
         cur = db.execute(
-            "INSERT INTO ocpp_transactions(connector, id_tag, parent_id_tag, reservation_id, meter_start,"
-            " start_time, last_meter_wh, last_meter_time, begin_values) VALUES (?,?,?,?,?,?,?,?,?)",
-            (connector, id_tag, parent_id_tag, reservation_id, meter_start, start_time, meter_start, start_time,
+            "INSERT INTO ocpp_transactions(cp_id, connector, id_tag, parent_id_tag, reservation_id, meter_start,"
+            " start_time, last_meter_wh, last_meter_time, begin_values) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (self.cp, connector, id_tag, parent_id_tag, reservation_id, meter_start, start_time, meter_start, start_time,
              json.dumps(begin_values)),
         )
         return int(cur.lastrowid or 0)
@@ -69,14 +63,14 @@ class TransactionStore:
         row = self.db.execute("SELECT transaction_id FROM ocpp_transactions WHERE local_id=?", (local_id,)).fetchone()
         return None if row is None else row[0]
 
-    def set_transaction_id(self, db: sqlite3.Connection, local_id: int, transaction_id: object) -> None:
+    def set_transaction_id(self, db: Db, local_id: int, transaction_id: object) -> None:
         db.execute("UPDATE ocpp_transactions SET transaction_id=? WHERE local_id=?", (transaction_id, local_id))
 
-    def note_meter(self, db: sqlite3.Connection, local_id: int, energy_wh: float, when: str) -> None:
+    def note_meter(self, db: Db, local_id: int, energy_wh: float, when: str) -> None:
         db.execute("UPDATE ocpp_transactions SET last_meter_wh=?, last_meter_time=? WHERE local_id=?",
                    (energy_wh, when, local_id))
 
-    def mark_stopped(self, db: sqlite3.Connection, local_id: int, reason: str, meter_stop: int | None = None) -> None:
+    def mark_stopped(self, db: Db, local_id: int, reason: str, meter_stop: int | None = None) -> None:
         if meter_stop is None:
             db.execute("UPDATE ocpp_transactions SET stopped=1, stop_reason=? WHERE local_id=?", (reason, local_id))
         else:

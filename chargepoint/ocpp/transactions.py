@@ -23,7 +23,6 @@ started offline).  Periodic MeterValues: :mod:`.meter_sampling`.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,6 +35,7 @@ from chargepoint.ocpp.meter_values import meter_value, sampled_values, stop_meas
 from chargepoint.ocpp.outbox import TxRow
 from chargepoint.ocpp.rules import transactions as rules
 from chargepoint.ocpp.rules.transactions import Pending, TransactionRules
+from chargepoint.ocpp.store import Db
 from chargepoint.ocpp.transaction_store import TransactionStore
 from hal.types import MeterReading, RfidPresented
 
@@ -69,7 +69,7 @@ class TransactionManager:
         self.ctx = ctx
         self.clock = ctx.clock
         self.station = ctx.station
-        self.db: sqlite3.Connection = ctx.store.db
+        self.db: Db = ctx.store.db
         self.keys = ctx.keys
         self.outbox = ctx.outbox
         self.log = ctx.log
@@ -404,7 +404,7 @@ class TransactionManager:
             payload["transactionId"] = tx_id if tx_id is not None else -1
         return payload
 
-    def _on_result(self, row: TxRow, resp: dict[str, Any], db: sqlite3.Connection) -> Callable[[], object] | None:
+    def _on_result(self, row: TxRow, resp: dict[str, Any], db: Db) -> Callable[[], object] | None:
         if row.action == "StartTransaction" and row.local_tx is not None:
             tx_id = resp.get("transactionId")
             info = resp.get("idTagInfo") or {}
@@ -417,7 +417,7 @@ class TransactionManager:
                 return lambda: auth.update_from_conf(id_tag, resp["idTagInfo"])
         return None
 
-    def _on_dropped(self, row: TxRow, db: sqlite3.Connection) -> None:
+    def _on_dropped(self, row: TxRow, db: Db) -> None:
         if row.action == "StartTransaction" and row.local_tx is not None:
             self.rows.set_transaction_id(db, row.local_tx, -1)
             for tx in self._active.values():

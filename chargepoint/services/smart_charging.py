@@ -56,26 +56,22 @@ def units_from_key(value: Iterable[str] | str | None) -> tuple[str, ...]:
 class ProfileStore:
     """The installed profiles as rows of one SQLite table (one row per profile, camelCase JSON)."""
 
-    def __init__(self, db: Any) -> None:  # sqlite3.Connection
+    def __init__(self, db: Any) -> None:  # chargepoint.ocpp.store.Db
         self.db = db
-        with db:
-            db.execute(
-                f"CREATE TABLE IF NOT EXISTS {TABLE} (profile_id INTEGER PRIMARY KEY,"
-                " connector INTEGER NOT NULL, body TEXT NOT NULL)"
-            )
 
     def load(self) -> list[dict[str, Any]]:
-        rows = self.db.execute(f"SELECT connector, body FROM {TABLE} ORDER BY profile_id").fetchall()
+        rows = self.db.execute(f"SELECT connector, body FROM {TABLE} WHERE cp_id=? ORDER BY profile_id",
+                               (self.db.cp_id,)).fetchall()
         return [{"connectorId": c, "csChargingProfiles": json.loads(body)} for c, body in rows]
 
     def save(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """Replace the table's content with ``rows`` in one transaction."""
         with self.db:
-            self.db.execute(f"DELETE FROM {TABLE}")
+            self.db.execute(f"DELETE FROM {TABLE} WHERE cp_id=?", (self.db.cp_id,))
             self.db.executemany(
-                f"INSERT INTO {TABLE}(profile_id, connector, body) VALUES (?,?,?)",
+                f"INSERT INTO {TABLE}(cp_id, profile_id, connector, body) VALUES (?,?,?,?)",
                 [
-                    (r["csChargingProfiles"]["chargingProfileId"], r["connectorId"],
+                    (self.db.cp_id, r["csChargingProfiles"]["chargingProfileId"], r["connectorId"],
                      json.dumps(r["csChargingProfiles"], separators=(",", ":")))
                     for r in rows
                 ],

@@ -38,6 +38,7 @@ from chargepoint.ocpp.security.certificates import (
     parse_chain,
     to_pem,
 )
+from chargepoint.ocpp.store import Db
 
 log = logging.getLogger("chargepoint.ocpp.security")
 
@@ -55,21 +56,16 @@ class StoredCertificate:
 
 
 class CertificateStore:
-    def __init__(self, db: sqlite3.Connection, max_length: Callable[[], int],
+    def __init__(self, db: Db, max_length: Callable[[], int],
                  additional_root_check: Callable[[], bool]) -> None:
         self.db = db
         self.max_length = max_length
         self.additional_root_check = additional_root_check
-        with db:
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS certificates (id INTEGER PRIMARY KEY AUTOINCREMENT, use TEXT NOT NULL,"
-                " fingerprint TEXT NOT NULL, pem TEXT NOT NULL, fallback INTEGER NOT NULL DEFAULT 0,"
-                " UNIQUE(use, fingerprint))"
-            )
 
     # -- reading ------------------------------------------------------------------------
     def all(self, use: str | None = None) -> list[StoredCertificate]:
-        rows = self.db.execute("SELECT id, use, pem, fallback FROM certificates ORDER BY id").fetchall()
+        rows = self.db.execute("SELECT id, use, pem, fallback FROM certificates WHERE cp_id=? ORDER BY id",
+                               (self.db.cp_id,)).fetchall()
         out = []
         for rid, row_use, pem, fallback in rows:
             if use is not None and row_use != use:
@@ -136,8 +132,8 @@ class CertificateStore:
                         self.db.execute("DELETE FROM certificates WHERE id=?", (s.id,))
                     else:
                         self.db.execute("UPDATE certificates SET fallback=1 WHERE id=?", (s.id,))
-                self.db.execute("INSERT INTO certificates(use, fingerprint, pem) VALUES (?,?,?)",
-                                (use, fp, to_pem([cert])))
+                self.db.execute("INSERT INTO certificates(cp_id, use, fingerprint, pem) VALUES (?,?,?,?)",
+                                (self.db.cp_id, use, fp, to_pem([cert])))
         except sqlite3.Error as exc:
             log.error("InstallCertificate: storing failed: %s", exc)
             return "Failed", f"storage failed: {exc}"
@@ -147,7 +143,7 @@ class CertificateStore:
     def confirm_connected(self) -> None:
         """A TLS connection with the current roots succeeded: the fallback root is no longer needed."""
         with self.db:
-            cur = self.db.execute("DELETE FROM certificates WHERE fallback=1")
+            cur = self.db.execute("DELETE FROM certificates WHERE cp_id=? AND fallback=1", (self.db.cp_id,))
         if cur.rowcount:
             log.info("fallback Central System root certificate removed after a successful connection")
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from chargepoint.clock import Clock
 from chargepoint.ocpp.errors import format_datetime, parse_rfc3339
+from chargepoint.ocpp.store import Db
 
 log = logging.getLogger("chargepoint.ocpp.security")
 
@@ -42,7 +42,7 @@ LOG_CAPACITY = 10_000
 class TransactionQueue(Protocol):
     """The part of the outbox used here (``outbox.Outbox``)."""
 
-    def insert_transaction_message(self, db: sqlite3.Connection, action: str, payload: dict[str, object],
+    def insert_transaction_message(self, db: Db, action: str, payload: dict[str, object],
                                    local_tx: int | None = None) -> int: ...
 
 
@@ -68,15 +68,10 @@ class SecurityEvent:
 
 
 class SecurityEventLog:
-    def __init__(self, clock: Clock, db: sqlite3.Connection, queue: TransactionQueue) -> None:
+    def __init__(self, clock: Clock, db: Db, queue: TransactionQueue) -> None:
         self.clock = clock
         self.db = db
         self.queue = queue
-        with db:
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS security_log (id INTEGER PRIMARY KEY AUTOINCREMENT, type TEXT NOT NULL,"
-                " timestamp TEXT NOT NULL, tech_info TEXT, critical INTEGER NOT NULL)"
-            )
 
     def record(self, event_type: str, tech_info: str | None = None) -> SecurityEvent:
         """Log the event and queue its notification (one SQLite transaction)."""
@@ -87,17 +82,21 @@ class SecurityEventLog:
         critical = event_type in CRITICAL_EVENTS
         with self.db:
             cur = self.db.execute(
-                "INSERT INTO security_log(type, timestamp, tech_info, critical) VALUES (?,?,?,?)",
-                (event_type, format_datetime(when), info, int(critical)),
+                "INSERT INTO security_log(cp_id, type, timestamp, tech_info, critical) VALUES (?,?,?,?,?)",
+                (self.db.cp_id, event_type, format_datetime(when), info, int(critical)),
             )
             event = SecurityEvent(int(cur.lastrowid or 0), event_type, when, info, critical)
             self.queue.insert_transaction_message(self.db, "SecurityEventNotification", event.payload())
-            self.db.execute("DELETE FROM security_log WHERE id <= ?", (event.id - LOG_CAPACITY,))
+            # keep this charge point's last LOG_CAPACITY events (ids are shared by the fleet's members)
+            self.db.execute("DELETE FROM security_log WHERE cp_id=? AND id <= (SELECT id FROM security_log"
+                            " WHERE cp_id=? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                            (self.db.cp_id, self.db.cp_id, LOG_CAPACITY))
         log.warning("security event %s%s", event_type, f": {info}" if info else "")
         return event
 
     def events(self, oldest: datetime | None = None, latest: datetime | None = None) -> list[SecurityEvent]:
-        rows = self.db.execute("SELECT id, type, timestamp, tech_info, critical FROM security_log ORDER BY id")
+        rows = self.db.execute("SELECT id, type, timestamp, tech_info, critical FROM security_log WHERE cp_id=?"
+                               " ORDER BY id", (self.db.cp_id,))
         out = []
         for rid, etype, stamp, info, critical in rows:
             when = parse_rfc3339(stamp)

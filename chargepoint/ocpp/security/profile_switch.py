@@ -12,8 +12,9 @@ security event.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from typing import Any, Protocol
+
+from chargepoint.ocpp.store import Db
 
 log = logging.getLogger("chargepoint.ocpp.security")
 
@@ -28,19 +29,18 @@ class Keys(Protocol):
 
 
 class ProfileSwitch:
-    def __init__(self, db: sqlite3.Connection, keys: Keys, attempts: int = FALLBACK_ATTEMPTS) -> None:
+    def __init__(self, db: Db, keys: Keys, attempts: int = FALLBACK_ATTEMPTS) -> None:
         self.db = db
         self.keys = keys
         self.attempts_allowed = attempts
         self.failures = 0
         self.reverting = False
-        with db:
-            db.execute("CREATE TABLE IF NOT EXISTS security_state (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
 
     @property
     def previous(self) -> int | None:
         """The profile to fall back to while a switch is unconfirmed."""
-        row = self.db.execute("SELECT value FROM security_state WHERE name='profile_previous'").fetchone()
+        row = self.db.execute("SELECT value FROM security_state WHERE cp_id=? AND name='profile_previous'",
+                              (self.db.cp_id,)).fetchone()
         return int(row[0]) if row is not None else None
 
     def on_key_change(self, name: str, value: Any, old: int) -> None:
@@ -49,8 +49,8 @@ class ProfileSwitch:
             return
         if self.previous is None:
             with self.db:
-                self.db.execute("INSERT OR REPLACE INTO security_state(name, value) VALUES ('profile_previous', ?)",
-                                (str(old),))
+                self.db.execute("INSERT OR REPLACE INTO security_state(cp_id, name, value)"
+                                " VALUES (?, 'profile_previous', ?)", (self.db.cp_id, str(old)))
         self.failures = 0
         log.info("SecurityProfile %s -> %s: applied with the next connection", old, value)
 
@@ -60,7 +60,7 @@ class ProfileSwitch:
         if self.previous is None:
             return False
         with self.db:
-            self.db.execute("DELETE FROM security_state WHERE name='profile_previous'")
+            self.db.execute("DELETE FROM security_state WHERE cp_id=? AND name='profile_previous'", (self.db.cp_id,))
         log.info("SecurityProfile %s confirmed by a successful connection", self.keys.get("SecurityProfile"))
         return True
 
@@ -79,7 +79,7 @@ class ProfileSwitch:
         finally:
             self.reverting = False
         with self.db:
-            self.db.execute("DELETE FROM security_state WHERE name='profile_previous'")
+            self.db.execute("DELETE FROM security_state WHERE cp_id=? AND name='profile_previous'", (self.db.cp_id,))
         self.failures = 0
         log.warning("SecurityProfile %d could not connect %d times: back to profile %d",
                     current, self.attempts_allowed, previous)

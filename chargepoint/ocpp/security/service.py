@@ -15,7 +15,6 @@ A refusal streak raises its event once, not once per retry.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from chargepoint.ocpp.security.events import SecurityEventLog, TransactionQueue
 from chargepoint.ocpp.security.log_upload import LogUploader
 from chargepoint.ocpp.security.profile_switch import FALLBACK_ATTEMPTS, Keys, ProfileSwitch
 from chargepoint.ocpp.security.signed_firmware import SignedFirmware
+from chargepoint.ocpp.store import Db
 
 log = logging.getLogger("chargepoint.ocpp.security")
 
@@ -51,7 +51,7 @@ class TlsMaterial:
 
 
 class SecurityService:
-    def __init__(self, clock: Clock, db: sqlite3.Connection, keys: SecurityKeys, queue: TransactionQueue,
+    def __init__(self, clock: Clock, db: Db, keys: SecurityKeys, queue: TransactionQueue,
                  send: SendFn, data_dir: Path, options: OcppOptions, firmware: FirmwareService | None) -> None:
         self.clock = clock
         self.keys = keys
