@@ -52,11 +52,26 @@ def _template(path: Path, url: str, behaviour: dict[str, object] | None, count: 
     return path
 
 
+#: every fleet process a test started: killed when the test ends, also when it fails half-way (a fleet
+#: without a duration runs until stopped and would outlive pytest)
+_spawned: list[asyncio.subprocess.Process] = []
+
+
 async def _spawn(template: Path, data: Path, store: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
+    proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "chargepoint", "fleet", "--template", str(template), "--data-dir", str(data),
         "--http", "", "--interval", "0", "--store", store, cwd=ROOT, stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL)
+    _spawned.append(proc)
+    return proc
+
+
+async def _kill_spawned() -> None:
+    while _spawned:
+        proc = _spawned.pop()
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
 
 
 def _stores(data: Path) -> list[Path]:
@@ -131,6 +146,7 @@ async def test_sigkill_of_a_fleet_mid_sessions_loses_and_duplicates_nothing(tmp_
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 120) == 0
     finally:
+        await _kill_spawned()
         await csms.stop()
 
     calls = [f for f in csms.frames if f.direction == IN and f.message_type == "CALL" and f.action in TX_ACTIONS]
