@@ -4,9 +4,9 @@ contactors and the lock itself (every board but one that owns its state machine)
 from __future__ import annotations
 
 from chargepoint.controller import supervision
-from chargepoint.controller.inputs import apply_pilot
 from chargepoint.controller.connector import ConnectorState
 from chargepoint.controller.context import CONNECTED, EPS, REQUESTING, Context
+from chargepoint.controller.inputs import apply_pilot
 from chargepoint.controller.offer import report_offered, update_target
 from chargepoint.controller.outputs import apply_outputs, report_state_changes
 from chargepoint.controller.supervision import command_lock, set_fault
