@@ -246,3 +246,57 @@ def test_a_plain_session_charges() -> None:
     rig, watch = _run([("plug", 1, 32.0), ("auth", 1, True), ("wait", 5.0), ("wait", 5.0)])
     assert any(watch.c1.values()) or rig.model.energy_wh(1) > 0
     assert rig.model.energy_wh(1) > 0
+
+
+def test_the_harness_reaches_the_new_paths() -> None:
+    """Graceful stops, pilot glitches under load and the activation pulse are reachable by the
+    alphabet above (guards against vacuous passes of the new rules)."""
+    _, watch = _run(_PREFIX + [("fault", 1, "overtemp", True), ("wait", 0.2), ("wait", 2.5)])
+    assert watch.graceful_stops > 0
+    _, watch = _run(_PREFIX + [("fault", 1, "pilot_short", True), ("wait", 0.2),
+                               ("fault", 1, "pilot_short", False), ("wait", 1.0)])
+    assert watch.glitches > 0 and watch.energised > 0
+    _, watch = _run([("plug", 1, 32.0), ("ev_charging", 1, False), ("auth", 1, True), ("wait", 45.0)])
+    assert watch.activations > 0
+
+
+def _closed_watch() -> Watch:
+    w = Watch()
+    w.on_step(Authorize(1, True), [], 0.0)
+    w.on_step(PilotReading(1, PilotLevel.V6), [SetPilot(1, PilotMode.PWM, 266, 16.0), SetContactors(1, True, True)],
+              0.0)
+    return w
+
+
+def test_the_watch_rejects_what_the_rules_forbid() -> None:
+    """The independent checker fails on each forbidden C1 path (it is not vacuous)."""
+    import pytest
+
+    # a hard fault with the contactors still closed
+    w = _closed_watch()
+    with pytest.raises(AssertionError, match="hard faults"):
+        w.on_step(Authorize(1, True), [FaultChanged(1, Fault.RCD, True)], 1.0)
+    # a power-unavailable fault while the PWM is still on
+    w = _closed_watch()
+    with pytest.raises(AssertionError, match="PWM offered while energised"):
+        w.on_step(Authorize(1, True), [FaultChanged(1, Fault.OVER_TEMPERATURE, True)], 1.0)
+    # C1 (PWM withdrawn) longer than 6 s
+    w = _closed_watch()
+    w.on_step(Authorize(1, True), [FaultChanged(1, Fault.OVER_TEMPERATURE, True), SetPilot(1, PilotMode.CONSTANT)],
+              1.0)
+    with pytest.raises(AssertionError, match="C1 too long"):
+        w.on_step(Authorize(1, True), [], 7.01)
+    # the EV left C (9 V) and the contactors are still closed
+    w = _closed_watch()
+    w.on_step(Authorize(1, True), [SetPilot(1, PilotMode.CONSTANT)], 1.0)
+    with pytest.raises(AssertionError, match="closed at pilot"):
+        w.on_step(PilotReading(1, PilotLevel.V9), [], 1.5)
+    # an invalid pilot for more than 500 ms with the contactors closed
+    w = _closed_watch()
+    w.on_step(PilotReading(1, PilotLevel.SHORT), [], 1.0)
+    with pytest.raises(AssertionError, match="pilot invalid"):
+        w.on_step(Authorize(1, True), [], 1.51)
+    # the activation pulse with the contactors closed / for more than 3 s
+    w = _closed_watch()
+    with pytest.raises(AssertionError, match="activation pulse"):
+        w.on_step(Authorize(1, True), [SetPilot(1, PilotMode.ACTIVATE, 0)], 1.0)
