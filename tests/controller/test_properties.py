@@ -251,10 +251,9 @@ def test_a_plain_session_charges() -> None:
 def test_the_harness_reaches_the_new_paths() -> None:
     """Graceful stops, pilot glitches under load and the activation pulse are reachable by the
     alphabet above (guards against vacuous passes of the new rules)."""
-    _, watch = _run(_PREFIX + [("fault", 1, "overtemp", True), ("wait", 0.2), ("wait", 2.5)])
+    _, watch = _run([*_PREFIX, ("fault", 1, "overtemp", True), ("wait", 0.2), ("wait", 2.5)])
     assert watch.graceful_stops > 0
-    _, watch = _run(_PREFIX + [("fault", 1, "pilot_short", True), ("wait", 0.2),
-                               ("fault", 1, "pilot_short", False), ("wait", 1.0)])
+    _, watch = _run([*_PREFIX, ("fault", 1, "pilot_short", True), ("wait", 0.2), ("fault", 1, "pilot_short", False), ("wait", 1.0)])
     assert watch.glitches > 0 and watch.energised > 0
     _, watch = _run([("plug", 1, 32.0), ("ev_charging", 1, False), ("auth", 1, True), ("wait", 45.0)])
     assert watch.activations > 0
