@@ -10,7 +10,7 @@ import pytest
 from backends.sim import SimModel, SimOptions
 from chargepoint.controller import Authorize, Controller, ControllerSettings, Fault, FaultChanged, SubState
 from chargepoint.harness.sim_rig import SimRig
-from hal.types import DiodeReading, LockFeedback, LockState, PilotLevel, PilotReading, SetContactors
+from hal.types import PilotLevel, PilotReading, SetContactors
 from tests.controller.helpers import Drive, contactors, states
 
 GLITCH_LEVELS = [PilotLevel.SHORT, PilotLevel.NOK]
@@ -68,10 +68,7 @@ def test_repeated_glitches_each_restart_the_debounce() -> None:
 
 def test_a_glitch_in_b_does_not_start_charging_meanwhile() -> None:
     d = Drive()
-    d.plug(1.0)
-    d(Authorize(1, True), 1.1)
-    d(LockFeedback(1, LockState.LOCKED), 1.7)
-    d(DiodeReading(1, True), 1.75)
+    d.to_b2(1.0)
     d(PilotReading(1, PilotLevel.V6), 2.0)
     d(PilotReading(1, PilotLevel.NOK), 2.3)
     d.tick(2.6)  # 6 V seen > 500 ms ago, but the pilot reads invalid now: no B -> C

@@ -15,19 +15,15 @@ from chargepoint.config import load_config
 from chargepoint.controller import Authorize, Controller, ControllerSettings, SubState
 from chargepoint.harness.sim_rig import SimRig
 from chargepoint.runtime import controller_settings
-from hal.types import DiodeReading, LockFeedback, LockState, PilotLevel, PilotMode, PilotReading, SetPilot
+from hal.types import PilotLevel, PilotMode, PilotReading, SetPilot
 from scenarios.runner import replay
 from scenarios.schema import load_scenario
 from tests.controller.helpers import Drive, contactors, pilots
 
 
 def _b2(d: Drive, t: float = 1.0) -> float:
-    """Plug, authorise and lock: B2 with PWM from ``t + 0.7`` (the lock's feedback)."""
-    d.plug(t)
-    d(Authorize(1, True), t + 0.1)
-    d(LockFeedback(1, LockState.LOCKED), t + 0.7)
-    d(DiodeReading(1, True), t + 0.75)
-    assert d.snap().substate == SubState.B2
+    """Plug, authorise and lock: B2; returns when the PWM appeared (the lock's feedback)."""
+    d.to_b2(t)
     return next(tt for tt, o in d.log if isinstance(o, SetPilot) and o.mode is PilotMode.PWM)
 
 

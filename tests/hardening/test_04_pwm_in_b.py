@@ -18,26 +18,13 @@ from chargepoint.harness.sim_rig import SimRig
 from chargepoint.iec61851.duty import duty_permille
 from chargepoint.runtime import controller_settings
 from hal.types import (
-    DiodeReading,
-    LockFeedback,
-    LockState,
     PilotLevel,
     PilotMode,
     PilotReading,
-    ProximityReading,
     SetContactors,
     SetPilot,
 )
 from tests.controller.helpers import Drive, pilots
-
-
-def _b2(d: Drive, ohms: float | None = 220.0, t: float = 1.0) -> None:
-    d(ProximityReading(1, ohms), t)
-    d(PilotReading(1, PilotLevel.V9), t)
-    d(Authorize(1, True), t + 0.1)
-    d(LockFeedback(1, LockState.LOCKED), t + 0.7)
-    d(DiodeReading(1, True), t + 0.75)
-    assert d.snap().substate == SubState.B2
 
 
 @pytest.mark.parametrize(
@@ -57,7 +44,7 @@ def test_current_signalled_in_b(settings: dict[str, float], ohms: float | None, 
     d = Drive(caps={"max_current_a": 32.0}, **settings)
     if limit is not None:
         d(SetLimit(0, "ocpp", limit), 0.5)
-    _b2(d, ohms)
+    d.to_b2(ohms=ohms)
     s = d.snap()
     assert s.offered_current_a == signalled and s.pwm_duty_permille == duty_permille(signalled)
     target = min(settings["max_current_a"], limit or 80.0, s.cable_ampacity_a or 80.0)
@@ -66,7 +53,7 @@ def test_current_signalled_in_b(settings: dict[str, float], ohms: float | None, 
 
 def test_the_full_target_comes_with_the_contactors() -> None:
     d = Drive()
-    _b2(d)
+    d.to_b2()
     assert d.snap().pwm_duty_permille == 100  # 6 A
     d(PilotReading(1, PilotLevel.V6), 2.0)
     outs = d.tick(2.501)
