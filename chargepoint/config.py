@@ -92,6 +92,9 @@ class ControllerSection:
     ventilation_allowed: bool = _spec(False)
     max_temperature_c: float = _spec(65.0, lo=40, hi=75)
     firmware_pp_table: bool = _spec(False, doc="map 680 ohm to 16 A like the SmartEVSE firmware")
+    activation_mode: bool = _spec(True, doc="ACTSTART: -12 V for 3 s to an EV still at 9 V 30 s after PWM appeared")
+    firmware_b_current: bool = _spec(True, doc="in B, before the EV asks for power, signal MinCurrent (the cable's "
+                                               "rating if below max_current_a) like the firmware; false: the target")
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,8 @@ def controller_settings(config: Config) -> ControllerSettings:
         ventilation_allowed=c.ventilation_allowed,
         max_temperature_c=c.max_temperature_c,
         firmware_pp_table=c.firmware_pp_table,
+        activation_mode=c.activation_mode,
+        firmware_b_current=c.firmware_b_current,
     )
 
 

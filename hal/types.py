@@ -30,6 +30,10 @@ class PilotMode(StrEnum):
     CONSTANT = "constant"  # +12 V DC, no PWM (A, B1, C1)
     OFF = "off"  # pilot disconnected, 0 V (virtual re-plug)
     STATE_F = "state_f"  # -12 V DC: EVSE not available / fault
+    #: -12 V DC (0 % duty) for a few seconds in state B, then PWM again: the activation pulse that
+    #: wakes a sleeping EV (SmartEVSE ACTSTART).  The same level as STATE_F, but a short pulse, not
+    #: "EVSE unavailable": backends must not treat it as a pause or a fault.
+    ACTIVATE = "activate"
 
 
 class LockState(StrEnum):

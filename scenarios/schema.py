@@ -24,7 +24,7 @@ STATUSES = ("Available", "Preparing", "Charging", "SuspendedEV", "SuspendedEVSE"
             "Unavailable", "Faulted")
 SIM_KEYS = ("meter_interval_s", "relay_delay_s", "lock_pulse_s", "ev_reaction_s", "ev_request_delay_s",
             "ev_stop_delay_s", "ev_update_s", "temperature_c", "overtemp_c", "ev_capacity_kwh", "ev_soc",
-            "ev_max_current_a", "ev_phases", "voltage_v", "has_c2", "house")
+            "ev_max_current_a", "ev_phases", "voltage_v", "has_c2", "house", "ev_asleep")
 CSMS_TO_CP_ACTIONS = (
     "CancelReservation", "ChangeAvailability", "ChangeConfiguration", "ClearCache", "ClearChargingProfile",
     "DataTransfer", "GetCompositeSchedule", "GetConfiguration", "GetDiagnostics", "GetLocalListVersion",
@@ -214,7 +214,7 @@ def _chargepoint(n: Located) -> ChargePointSpec:
     if (c := n.get("sim")) is not None:
         c.map(SIM_KEYS)
         for key, value in c.entries():
-            if key in ("has_c2",):
+            if key in ("has_c2", "ev_asleep"):
                 cp.sim[key] = value.bool()
             elif key == "house":
                 cp.sim[key] = value.map().value

@@ -31,6 +31,8 @@ from hal.types import (
 FAULTS = frozenset({"rcd", "overtemp", "weld", "contactor", "lock", "meter", "diode", "pilot_short", "panic"})
 
 _UNSET = object()
+#: pilot outputs that wake a sleeping EV: -12 V (activation pulse, state F) and 0 V (re-plug)
+_WAKING = (PilotMode.ACTIVATE, PilotMode.STATE_F, PilotMode.OFF)
 
 
 class SimConnector:
@@ -111,7 +113,9 @@ class SimConnector:
     # ------------------------------------------------------------------ commands
     def set_pilot(self, mode: PilotMode, duty: int, t: float) -> None:
         self.pilot_mode = mode
-        self.duty = duty if mode is PilotMode.PWM else 1000
+        self.duty = duty if mode is PilotMode.PWM else (0 if mode is PilotMode.ACTIVATE else 1000)
+        if mode in _WAKING and self.ev.plugged and self.ev.asleep:
+            self.ev.asleep = False  # -12 V (activation pulse, state F) or 0 V (re-plug) wakes the EV
 
     def set_contactors(self, c1: bool, c2: bool, t: float) -> None:
         self.cmd_c1, self.cmd_c2 = c1, c2
@@ -128,6 +132,7 @@ class SimConnector:
         self.ev.cable_a = cable_a
         self.ev.level = PilotLevel.V9
         self.ev.draw_a = 0.0
+        self.ev.asleep = self.opts.ev_asleep
 
     def unplug(self, t: float) -> None:
         self._set_draw(0.0, t)
@@ -220,6 +225,7 @@ class SimConnector:
             return
         want = ev.wants_energy() and self._pwm_ok()
         if ev.level is PilotLevel.V9:
+            want = want and not ev.asleep  # a sleeping EV does not answer the PWM
             timers.pop("ev_stop", None)
             if want:
                 timers.setdefault("ev_level", t + o.ev_request_delay_s)

@@ -22,6 +22,9 @@ class EvModel:
     has_diode: bool = True
     level: PilotLevel = PilotLevel.V9  # S2 open = 9 V, closed = 6 V (only meaningful while plugged)
     draw_a: float = 0.0  # current per phase actually drawn
+    #: asleep: the EV does not answer PWM (stays at 9 V) until the pilot goes to -12 V or 0 V -- the
+    #: activation pulse (ACTSTART), state F or a re-plug wakes it, as it wakes a real sleeping EV
+    asleep: bool = False
 
     @property
     def full(self) -> bool:

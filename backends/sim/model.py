@@ -172,6 +172,7 @@ class SimModel:
         soc: float | None = None,
         capacity_kwh: float | None = None,
         now: float | None = None,
+        asleep: bool | None = None,
     ) -> None:
         if phases is not None and phases not in (1, 3):
             raise ValueError(f"set_ev: phases must be 1 or 3, got {phases!r}")
@@ -190,6 +191,7 @@ class SimModel:
             phases=phases,
             soc=None if soc is None else float(soc),
             capacity_kwh=None if capacity_kwh is None else float(capacity_kwh),
+            asleep=None if asleep is None else bool(asleep),
         )
         self._settle(c)
 
@@ -265,6 +267,7 @@ class SimModel:
             "ev_charging": c.ev.charging,
             "ev_max_current_a": c.ev.max_current_a,
             "ev_phases": c.ev.phases,
+            "ev_asleep": c.ev.asleep,
             "cable_a": c.ev.cable_a if c.ev.plugged else None,
             "temperature_c": c.temperature,
             "faults": sorted(c.faults),

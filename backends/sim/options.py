@@ -33,6 +33,8 @@ class SimOptions:
     ev_soc: float = 50.0
     ev_max_current_a: float = 32.0
     ev_phases: int = 3
+    #: the EV plugged in by plug() arrives asleep (ignores PWM until -12 V / 0 V on the pilot wakes it)
+    ev_asleep: bool = False
 
     @classmethod
     def from_mapping(cls, options: Mapping[str, Any] | None) -> SimOptions:

@@ -12,6 +12,9 @@ HAL command -> CH32 line
 * ``SetPilot(OFF)`` -> ``@setPilot:0``; any other mode afterwards first sends ``@setPilot:1``;
 * ``SetPilot(STATE_F)`` -> ``@setStatePowerUnavailable`` + ``@SetCPDuty:0`` (-12 V); the next
   other mode restores ``@SetCPDuty:1000`` first;
+* ``SetPilot(ACTIVATE)`` (the activation pulse) -> ``@SetCPDuty:0`` alone (-12 V, no pause), restored
+  like STATE_F.  The controller never sends it to this board: the CH32 runs its own ACTSTART (state
+  8, reported as B) and the protocol has no setting for it;
 * ``SetAuthorization(allowed)`` -> ``@Access:1|0`` (also the ``Access`` value of every config burst);
 * ``SetContactors``: the CH32 switches them on state changes.  Opening while the CH32 holds them
   closed (C, C1) is honoured as ``@setStatePowerUnavailable``; closing outside C is logged
@@ -315,7 +318,7 @@ class SmartEvseV4Board:
         if self._pilot_off:
             self._pilot_off = False
             self.send("setPilot", 1)
-        if self._pilot_f and mode is not PilotMode.STATE_F:
+        if self._pilot_f and mode not in (PilotMode.STATE_F, PilotMode.ACTIVATE):
             self._pilot_f = False
             self.send("SetCPDuty", 1000)
         if mode is PilotMode.PWM:
@@ -337,6 +340,9 @@ class SmartEvseV4Board:
         elif mode is PilotMode.STATE_F:
             self._pilot_f = True
             self._safe_state("state F requested")
+            self.send("SetCPDuty", 0)
+        elif mode is PilotMode.ACTIVATE:
+            self._pilot_f = True  # -12 V (0 % duty) without a pause; the next mode restores the duty
             self.send("SetCPDuty", 0)
 
     def set_contactors(self, c1: bool, c2: bool) -> None:

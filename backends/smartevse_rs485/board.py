@@ -185,6 +185,9 @@ class Rs485Board:
     # ------------------------------------------------------------------ commands from the parts
     def set_pilot(self, connector: int, mode: PilotMode, current_a: float) -> None:
         t = self._track(connector)
+        if mode is PilotMode.ACTIVATE:
+            log.info("node %d: SetPilot(ACTIVATE) ignored: a node runs its own activation mode", connector)
+            return
         new = round(current_a * 10) if mode is PilotMode.PWM and current_a > 0 else 0
         old_slot = master.balanced_da(t)
         t.offered_da = min(new, round(t.config.max_current_a * 10))

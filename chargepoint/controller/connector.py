@@ -21,6 +21,9 @@ class EvSide:
     plugged: bool = False  # an EV has been seen (9/6/3 V) since the last 12 V
     pilot: PilotLevel | None = None  # last valid classification; None = unknown (pilot off / never read)
     six_v_since: float | None = None  # start of the current continuous 6 V (or 3 V) episode
+    invalid_since: float | None = None  # start of a shorted / invalid reading not yet a fault (debounce)
+    invalid_level: PilotLevel | None = None  # that reading
+    deferred: PilotLevel | None = None  # the latest reading during the activation pulse (applied after it)
     diode_seen: bool = False  # EV diode seen in this B episode
     pp_received: bool = False
     cable_a: float | None = None  # cable ampacity (PP), the fixed cable's rating, or None
@@ -43,6 +46,8 @@ class Offer:
     target_a: float = 0.0
     binding: str = Limit.MAX  # a Limit, or the name of an external limit
     reported: tuple[float, str] | None = None  # last OfferedCurrentChanged (offered A, binding)
+    #: B2 entered from A/B1/D/E/F (not from C): the EV has not requested power in this B episode yet
+    before_c: bool = False
 
 
 @dataclass(slots=True)
@@ -57,6 +62,8 @@ class Timers:
     c1_since: float | None = None  # C1 entered (PWM withdrawn, contactors still closed)
     charge_delay_until: float = 0.0  # ChargeDelay: no PWM before this time
     replug_until: float | None = None  # pilot disconnected ("virtual re-plug") until this time
+    activation_at: float | None = None  # ACTSTART armed: the -12 V pulse if the EV is still at 9 V then
+    activation_until: float | None = None  # the -12 V activation pulse runs until this time
 
 
 @dataclass(slots=True)

@@ -19,7 +19,7 @@ from chargepoint.controller.offer import report_offered, update_target
 from chargepoint.controller.outputs import report_state_changes, set_access, set_pilot
 from chargepoint.controller.supervision import record_contactor_feedback
 from chargepoint.controller.transitions import enter
-from chargepoint.controller.types import ControllerOutput, SubState
+from chargepoint.controller.types import ControllerOutput, SubState, hard_faults
 from chargepoint.iec61851.duty import duty_permille, signalled_current
 from hal.types import (
     BoardState,
@@ -112,11 +112,13 @@ class FollowerMode:
         report_offered(c, out)
 
     def _request_pause(self, c: ConnectorState, out: list[ControllerOutput]) -> None:
-        """Not permitted: ask the board for C1 (from C2, PWM withdrawn) or B1 (from B2, or on a fault)."""
+        """Not permitted: ask the board for C1 (from C2, PWM withdrawn) or B1 (from B2, or on a hard
+        fault).  Over-temperature / meter loss ask for C1 like a pause (the board's own
+        ``setStatePowerUnavailable``)."""
         sub = c.sub
         want: BoardState | None = None
-        if c.faults and sub in _PAUSABLE:
-            want = BoardState.B1
+        if hard_faults(c.faults) and sub in _PAUSABLE:
+            want = BoardState.B1  # hard fault: open now (a power-unavailable one pauses via C1 below)
         elif sub is _C2:
             want = BoardState.C1
         elif sub is _B2:

@@ -37,16 +37,28 @@ _CLEARED_ON_UNPLUG = (Fault.DIODE, Fault.PILOT)
 
 def on_pilot(ctx: Context, ev: PilotReading, now: float, out: list[ControllerOutput]) -> None:
     c = ctx.conn(ev.connector)
-    lvl = ev.level
     side = c.ev
     if c.cmd.pilot_mode is _OFF:
         side.pilot = None  # pilot disconnected on purpose: the reading says nothing about the EV
         side.six_v_since = None
+        side.invalid_since = side.invalid_level = None
         return
+    if c.timers.activation_until is not None:
+        side.deferred = ev.level  # no pilot check during the -12 V activation pulse (firmware ACTSTART)
+        return
+    apply_pilot(ctx, c, ev.level, now, out)
+
+
+def apply_pilot(ctx: Context, c: ConnectorState, lvl: PilotLevel, now: float, out: list[ControllerOutput]) -> None:
+    """Evaluate one pilot reading.  A shorted / invalid reading is debounced: it only starts the
+    ``pilot_fault_debounce_s`` timer (:func:`pilot_debounce_due`); the last valid level stays."""
+    side = c.ev
     if lvl in _INVALID:
-        side.six_v_since = None
-        set_fault(c, Fault.PILOT, True, out, f"pilot reads {lvl}")
+        if side.invalid_since is None:
+            side.invalid_since = now
+        side.invalid_level = lvl
         return
+    side.invalid_since = side.invalid_level = None
     if Fault.PILOT in c.faults:
         set_fault(c, Fault.PILOT, False, out)
     side.pilot = lvl

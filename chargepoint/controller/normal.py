@@ -6,16 +6,17 @@ from __future__ import annotations
 from chargepoint.controller import supervision
 from chargepoint.controller.connector import ConnectorState
 from chargepoint.controller.context import CONNECTED, EPS, REQUESTING, Context
+from chargepoint.controller.inputs import apply_pilot
 from chargepoint.controller.offer import report_offered, update_target
 from chargepoint.controller.outputs import apply_outputs, report_state_changes
 from chargepoint.controller.supervision import command_lock, set_fault
 from chargepoint.controller.transitions import enter, next_state
-from chargepoint.controller.types import ControllerOutput, Fault, SubState
+from chargepoint.controller.types import ControllerOutput, Fault, SubState, hard_faults
 from hal.types import LockState, PilotLevel, PilotMode, SetAuthorization, SetContactors, SetPilot
 
 _A, _B1, _B2, _C1, _C2, _D = SubState.A, SubState.B1, SubState.B2, SubState.C1, SubState.C2, SubState.D
-_PWM, _CONSTANT = PilotMode.PWM, PilotMode.CONSTANT
-_V3 = PilotLevel.V3
+_PWM, _CONSTANT, _ACTIVATE = PilotMode.PWM, PilotMode.CONSTANT, PilotMode.ACTIVATE
+_V3, _V9 = PilotLevel.V3, PilotLevel.V9
 _LOCKED = LockState.LOCKED
 _DEBOUNCE_RESOLUTION_S = 0.001  # the debounce needs *more than* b_to_c_debounce_s: tick 1 ms later
 #: enough for the longest chain of transitions one step can cause (e.g. C2 -> C1 -> B1)
@@ -40,6 +41,11 @@ class NormalMode:
         t = c.timers
         if t.replug_until is not None and now >= t.replug_until - EPS:
             t.replug_until = None  # the pilot reconnects in apply_outputs
+        if t.activation_until is not None and now >= t.activation_until - EPS:
+            t.activation_until = None  # PWM again in apply_outputs; the reading of the pulse counts now
+            deferred, c.ev.deferred = c.ev.deferred, None
+            if deferred is not None:
+                apply_pilot(self.ctx, c, deferred, now, out)
         supervision.run_timers(self.ctx, c, now, out)
 
     def settle(self, c: ConnectorState, now: float, out: list[ControllerOutput]) -> None:
@@ -60,10 +66,25 @@ class NormalMode:
             if new is c.sub:
                 break
             enter(ctx, c, new, now)
+        self._activation(c, now)
         apply_outputs(ctx, c, now, out)
         if c.pending_changes:
             report_state_changes(ctx, c, self.ev_flags(c), out)
         report_offered(c, out)
+
+    def _activation(self, c: ConnectorState, now: float) -> None:
+        """ACTSTART: in B2 with the EV still at 9 V when the armed time came, start the -12 V pulse
+        (once per B episode: the arming is consumed)."""
+        t = c.timers
+        if (
+            c.sub is _B2
+            and t.activation_at is not None
+            and now >= t.activation_at - EPS
+            and c.ev.pilot is _V9
+            and c.ev.invalid_since is None
+        ):
+            t.activation_at = None
+            t.activation_until = now + self.ctx.settings.activation_pulse_s
 
     def deadlines(self, c: ConnectorState) -> tuple[float | None, ...]:
         """The state machine's timers and the supervision's."""
@@ -75,7 +96,9 @@ class NormalMode:
             debounce = c.ev.six_v_since + s.b_to_c_debounce_s + _DEBOUNCE_RESOLUTION_S
         c1 = t.c1_since + s.c1_timeout_s if (sub is _C1 and t.c1_since is not None) else None
         delay = t.charge_delay_until if sub in (_B1, _D) else None
-        return (debounce, c1, delay, t.replug_until, *supervision.deadlines(self.ctx, c))
+        activation = t.activation_at if sub is _B2 and t.activation_until is None else None
+        return (debounce, c1, delay, t.replug_until, activation, t.activation_until,
+                *supervision.deadlines(self.ctx, c))
 
     def ev_flags(self, c: ConnectorState) -> tuple[bool, bool]:
         """(EV connected, EV requesting) from the pilot; while the pilot is off (re-plug) the EV
@@ -97,9 +120,11 @@ class NormalMode:
                 and cmd.pilot_mode is _PWM
                 and cmd.duty >= 100
             )
+            # C1: the graceful window -- PWM withdrawn, the EV still in C, at most c1_timeout_s;
+            # only power-unavailable faults (over-temperature, meter) may be active in it
             ok_c1 = (
                 c.sub is _C1
-                and not c.faults
+                and not hard_faults(c.faults)
                 and c.timers.c1_since is not None
                 and now - c.timers.c1_since <= s.c1_timeout_s + EPS
             )
@@ -125,3 +150,10 @@ class NormalMode:
                 raise AssertionError(f"connector {n}: PWM in {c.sub}")
         if c.sub is _C1 and cmd.pilot_mode is not _CONSTANT:
             raise AssertionError(f"connector {n}: C1 with pilot {cmd.pilot_mode}")
+        if cmd.pilot_mode is _ACTIVATE:
+            until = c.timers.activation_until
+            if c.sub is not _B2 or cmd.c1 or c.faults or until is None:
+                raise AssertionError(f"connector {n}: activation pulse in {c.sub} (contactor={cmd.c1}, "
+                                     f"faults={sorted(c.faults)})")
+            if until - now > s.activation_pulse_s + EPS:
+                raise AssertionError(f"connector {n}: activation pulse longer than {s.activation_pulse_s} s")

@@ -25,6 +25,7 @@ from hal.types import LockState, PilotLevel, PilotMode, SetAuthorization, SetPil
 
 _A, _B1, _B2, _C1, _C2, _D, _E, _F = SubState.A, SubState.B1, SubState.B2, SubState.C1, SubState.C2, SubState.D, SubState.E, SubState.F
 _PWM, _CONSTANT, _OFF, _STATE_F = PilotMode.PWM, PilotMode.CONSTANT, PilotMode.OFF, PilotMode.STATE_F
+_ACTIVATE = PilotMode.ACTIVATE
 _V3 = PilotLevel.V3
 _LOCKED = LockState.LOCKED
 _IEC = {
@@ -53,14 +54,30 @@ def set_access(c: ConnectorState, allowed: bool, out: list[ControllerOutput]) ->
         out.append(SetAuthorization(c.number, allowed))
 
 
+def b_current(ctx: Context, c: ConnectorState) -> float:
+    """The current signalled in B2.  Before the EV requested power, with ``firmware_b_current``, the
+    firmware's ChargeCurrent of the A -> B transition (reference §2.4): the cable's rating when it is
+    below MaxCurrent, else MinCurrent -- never above the target; the full target follows in C.
+    Otherwise the target itself."""
+    target = c.offer.target_a
+    if not (ctx.settings.firmware_b_current and c.offer.before_c):
+        return target  # (after C -> B the firmware keeps its ChargeCurrent: the target)
+    cable = c.ev.cable_a
+    first = cable if cable is not None and ctx.settings.max_current_a > cable else ctx.min_current
+    return min(target, first)
+
+
 def apply_outputs(ctx: Context, c: ConnectorState, now: float, out: list[ControllerOutput]) -> None:
     """Normal mode: command what the state asks for."""
     sub = c.sub
     cmd = c.cmd
-    # pilot: PWM at the target in B2/C2; otherwise off during a re-plug, -12 V (state F) when
-    # unavailable without a fault, else constant +12 V
-    if sub is _B2 or sub is _C2:
-        amps = signalled_current(c.offer.target_a)
+    # pilot: PWM in B2/C2 (at the target; in B2 before C see b_current), -12 V during the
+    # activation pulse; otherwise off during a re-plug, -12 V (state F) when unavailable without a
+    # fault, else constant +12 V
+    if sub is _B2 and c.timers.activation_until is not None:
+        amps, mode, duty = 0.0, _ACTIVATE, 0  # ACTSTART: -12 V (0 % duty) for the activation pulse
+    elif sub is _B2 or sub is _C2:
+        amps = signalled_current(b_current(ctx, c) if sub is _B2 else c.offer.target_a)
         mode, duty = _PWM, duty_permille(amps)
     else:
         amps, duty = 0.0, 1000

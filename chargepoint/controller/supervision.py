@@ -7,6 +7,8 @@
   Not supervised on boards that switch their own contactors (their feedback follows their state).
 * The lock is checked ``lock_feedback_timeout_s`` after each SetLock and retried every
   ``lock_retry_interval_s`` up to ``lock_retries`` attempts, then ``Fault.LOCK``.
+* A shorted / invalid pilot reading becomes ``Fault.PILOT`` only when it lasted longer than
+  ``pilot_fault_debounce_s`` (:func:`pilot_debounce_due`); a valid reading clears it.
 * Faults that clear by themselves (temperature, meter, board, pilot) ignore ResetFault; latched ones
   (RCD, weld, lock, diode, contactor) clear on ResetFault once their cause is gone.
 """
@@ -154,14 +156,34 @@ def on_reset_fault(ctx: Context, inp: ResetFault, now: float, out: list[Controll
         set_fault(c, f, False, out, "reset")
 
 
+# --------------------------------------------------------------------------- pilot
+def pilot_debounce_due(ctx: Context, c: ConnectorState, now: float, out: list[ControllerOutput]) -> None:
+    """An invalid reading that lasted longer than ``pilot_fault_debounce_s``: Fault.PILOT."""
+    side = c.ev
+    since = side.invalid_since
+    if since is None or Fault.PILOT in c.faults or now - since <= ctx.settings.pilot_fault_debounce_s:
+        return
+    side.six_v_since = None
+    set_fault(c, Fault.PILOT, True, out,
+              f"pilot reads {side.invalid_level} for more than {ctx.settings.pilot_fault_debounce_s:g} s")
+
+
 # --------------------------------------------------------------------------- timers
-def deadlines(ctx: Context, c: ConnectorState) -> tuple[float | None, float | None, float | None]:
+#: the pilot debounce needs *more than* pilot_fault_debounce_s: tick 1 ms later
+_DEBOUNCE_RESOLUTION_S = 0.001
+
+
+def deadlines(ctx: Context, c: ConnectorState) -> tuple[float | None, ...]:
     since = c.health.mismatch_since
     mismatch = since + ctx.settings.contactor_feedback_timeout_s if since is not None else None
-    return (mismatch, c.lock.check_at, c.lock.retry_at)
+    invalid = c.ev.invalid_since
+    pilot = (invalid + ctx.settings.pilot_fault_debounce_s + _DEBOUNCE_RESOLUTION_S
+             if invalid is not None and Fault.PILOT not in c.faults else None)
+    return (mismatch, c.lock.check_at, c.lock.retry_at, pilot)
 
 
 def run_timers(ctx: Context, c: ConnectorState, now: float, out: list[ControllerOutput]) -> None:
+    pilot_debounce_due(ctx, c, now, out)
     h = c.health
     lock = c.lock
     if h.mismatch_since is None and lock.check_at is None and lock.retry_at is None:

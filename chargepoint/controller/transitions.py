@@ -3,7 +3,9 @@
 :data:`TABLE` gives, per substate, rows ``(pilot readings, guard, next)`` tried in order: the first
 row for the current pilot reading whose guard holds gives the next substate (``next`` is a
 substate, :data:`STAY`, or a function of the connector); when none holds the connector stays.
-Before the table, in every substate: a hard fault -> F (E for a pilot fault).  The settle step applies rows until nothing changes.
+Before the table, in every substate: a hard fault -> F (E for a pilot fault); a power-unavailable
+fault (over-temperature, EV meter lost: :data:`~chargepoint.controller.types.POWER_UNAVAILABLE`)
+goes through the table like a pause (C2 -> C1 -> B1, B2 -> B1).  The settle step applies rows until nothing changes.
 :func:`enter` applies what entering a substate does (timers, diode, phases) -- also for the
 substates a board that owns the state machine reports (``adopt=True``).
 
@@ -15,13 +17,18 @@ In words:
   available, no fault, ChargeDelay over, lock LOCKED)--> C2: contactors close (C2 only for 3
   phases).  A 9 V reading restarts the debounce.
 * C2 --(not authorised / unavailable / limit below MinCurrent / phase switch pending / lock not
-  locked)--> C1: PWM withdrawn, contactors still closed, ChargeDelay 15 s.  C1 --(EV 9 V or
+  locked / a power-unavailable fault)--> C1: PWM withdrawn, contactors still closed, ChargeDelay 15 s.  C1 --(EV 9 V or
   ``c1_timeout_s``)--> B1: contactors open, ChargeDelay >= 3 s, pilot disconnected for
   ``pilot_replug_s`` ("virtual re-plug") when the pause was not caused by de-authorisation /
   unavailability.
 * C2 --(9 V)--> B2/B1 and --(12 V)--> A: contactors open in the same step (the outputs follow the
   state); an operator unlock opens at once (C2 -> B1, not through C1).
-* Any hard fault: substate F (E for a pilot fault) in the same step.
+* Any hard fault: substate F (E for a pilot fault) in the same step.  Over-temperature and EV-meter
+  loss only make power unavailable: C2 -> C1 -> B1 as above (the firmware's
+  ``setStatePowerUnavailable``), and the connector waits in B1 until the fault clears.
+* B2 entry (from A/B1/D/E/F, not from C) arms the activation mode (ACTSTART): an EV still at 9 V
+  ``activation_after_s`` later gets the pilot at -12 V for ``activation_pulse_s`` (substate B2,
+  pilot readings not evaluated meanwhile), then PWM again; once per B episode.
 * 3 V (state D) is energised only with ``ventilation_allowed``; otherwise substate D.
 * E/F recover through B1 and its ChargeDelay; unavailable -> F.
 """
@@ -32,7 +39,7 @@ from collections.abc import Callable
 
 from chargepoint.controller.connector import ConnectorState
 from chargepoint.controller.context import CONNECTED, EPS, REQUESTING, Context
-from chargepoint.controller.types import Fault, SubState
+from chargepoint.controller.types import Fault, SubState, hard_faults
 from hal.types import LockState, PilotLevel
 
 _A, _B1, _B2, _C1, _C2 = SubState.A, SubState.B1, SubState.B2, SubState.C1, SubState.C2
@@ -98,6 +105,7 @@ def _must_pause(ctx: Context, c: ConnectorState, now: float) -> bool:
     return not (
         s.authorized
         and s.available
+        and not c.faults
         and c.offer.target_a >= ctx.min_current
         and ph.requested == ph.active
         and (not ctx.lock_enabled or (c.lock.cmd is True and c.lock.fb is _LOCKED))
@@ -124,6 +132,8 @@ def _ready_for_c(ctx: Context, c: ConnectorState, now: float) -> bool:
         ev.six_v_since is not None
         and now - ev.six_v_since > ctx.settings.b_to_c_debounce_s
         and ev.diode_seen
+        and ev.invalid_since is None
+        and c.timers.activation_until is None
         and lock_ok(ctx, c)
     )
 
@@ -202,7 +212,7 @@ _RULES = {sub: {pilot: _rows_for(rows, pilot) for pilot in ANY} for sub, rows in
 
 def next_state(ctx: Context, c: ConnectorState, now: float) -> SubState:
     faults = c.faults
-    if faults:  # any hard fault, in every substate: the safe state
+    if faults and hard_faults(faults):  # any hard fault, in every substate: the safe state
         return _E if Fault.PILOT in faults else _F
     for guard, nxt in _RULES[c.sub][c.ev.pilot]:
         if guard(ctx, c, now):
@@ -238,7 +248,11 @@ def enter(ctx: Context, c: ConnectorState, new: SubState, now: float, adopt: boo
     elif new is _B2 and not adopt:
         ev.diode_seen = False
         ev.six_v_since = now if ev.pilot in REQUESTING else None
+        c.offer.before_c = old not in (_C1, _C2)
+        if s.activation_mode and c.offer.before_c:
+            t.activation_at = now + s.activation_after_s
     elif new is _C2:
+        c.offer.before_c = False
         c.phases.active = c.phases.requested
         c.phases.c2_plan = ctx.c2_for(c.phases.active)
         t.c1_since = None
@@ -247,4 +261,6 @@ def enter(ctx: Context, c: ConnectorState, new: SubState, now: float, adopt: boo
         t.charge_delay_until = now + s.charge_delay_after_c1_s
     if old is _C1 and new is not _C1:
         t.c1_since = None
+    if old is _B2 and new is not _B2:
+        t.activation_at = t.activation_until = None
     c.pending_changes.append((old, new))

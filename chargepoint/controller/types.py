@@ -37,7 +37,9 @@ class SubState(StrEnum):
 
 
 class Fault(StrEnum):
-    """Hard faults: any of them forces the safe state (contactors open, no PWM)."""
+    """Faults.  Hard faults force the safe state at once (contactors open, no PWM, substate F or E).
+    The :data:`POWER_UNAVAILABLE` ones stop gracefully as in the firmware: PWM withdrawn at once,
+    the contactors open when the EV stops drawing (C -> C1 -> B1, at most ``c1_timeout_s``)."""
 
     RCD = "rcd"  # residual current tripped -> OCPP GroundFailure
     OVER_TEMPERATURE = "overtemp"  # -> HighTemperature
@@ -50,6 +52,16 @@ class Fault(StrEnum):
     BOARD = "board"  # board link lost / power panic / internal -> InternalError / OtherError
 
 
+#: Faults that make power *unavailable* rather than unsafe (firmware TEMP_HIGH, EV_NOCOMM: its
+#: ``setStatePowerUnavailable``, reference §2.4/§3.4): C -> C1 (PWM withdrawn, contactors still
+#: closed until the EV stops drawing, <= ``c1_timeout_s``) -> B1 (contactors open); B2 -> B1.
+#: Every other fault is hard: contactors open in the same step (RCD, weld, pilot, diode, ...).
+POWER_UNAVAILABLE: frozenset[Fault] = frozenset({Fault.OVER_TEMPERATURE, Fault.METER})
+
+
+def hard_faults(faults: set[Fault] | frozenset[Fault]) -> bool:
+    """Whether ``faults`` holds a fault that forces the safe state at once."""
+    return not faults <= POWER_UNAVAILABLE
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +80,18 @@ class ControllerSettings:
     max_temperature_c: float = 65.0  # over-temperature threshold; clears below max - 10
     c1_timeout_s: float = 6.0  # C1 -> B1 forced opening
     b_to_c_debounce_s: float = 0.5  # > 500 ms of 6 V before B -> C
+    #: a shorted / invalid pilot reading (0 V, NOK) becomes Fault.PILOT only after it lasted longer
+    #: than this (the firmware's > 50 ticks of 10 ms); a shorter glitch is ignored
+    pilot_fault_debounce_s: float = 0.5
+    #: ACTSTART: an EV still at 9 V ``activation_after_s`` after PWM appeared in B gets the pilot at
+    #: -12 V for ``activation_pulse_s`` (wakes a sleeping EV), once per B episode
+    activation_mode: bool = True
+    activation_after_s: float = 30.0
+    activation_pulse_s: float = 3.0
+    #: PWM in B before the EV requests power: MinCurrent, or the cable's rating when it is below
+    #: MaxCurrent (the firmware's ChargeCurrent at A -> B), never above the target; the full target
+    #: once in C.  False: the full target already in B.
+    firmware_b_current: bool = True
     charge_delay_after_c1_s: float = 15.0
     charge_delay_after_b1_s: float = 3.0
     pilot_replug_s: float = 5.0  # pilot disconnected on entering B1 from another state

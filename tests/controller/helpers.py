@@ -63,14 +63,19 @@ class Drive:
         self(ProximityReading(n, ohms), t)
         self(PilotReading(n, PilotLevel.V9), t)
 
-    def to_charging(self, t0: float = 1.0, n: int = 1) -> float:
-        """Plug, authorise, lock, diode, 6 V; returns the time C2 was entered."""
+    def to_b2(self, t0: float = 1.0, n: int = 1, ohms: float | None = 220.0) -> None:
+        """Plug, authorise, lock, diode: B2 (PWM offered) from ``t0 + 0.7``, the EV at 9 V."""
         from chargepoint.controller import Authorize
 
-        self.plug(t0, n=n)
+        self.plug(t0, ohms, n=n)
         self(Authorize(n, True), t0 + 0.1)
         self(LockFeedback(n, LockState.LOCKED), t0 + 0.7)
         self(DiodeReading(n, True), t0 + 0.75)
+        assert self.snap(n).substate == "B2"
+
+    def to_charging(self, t0: float = 1.0, n: int = 1) -> float:
+        """Plug, authorise, lock, diode, 6 V; returns the time C2 was entered."""
+        self.to_b2(t0, n)
         self(PilotReading(n, PilotLevel.V6), t0 + 1.0)
         self.tick(t0 + 1.51)
         assert self.snap(n).substate == "C2"

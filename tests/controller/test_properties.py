@@ -31,6 +31,10 @@ from chargepoint.iec61851.duty import duty_permille
 from hal.types import PilotLevel, PilotMode, PilotReading, SetContactors, SetPilot
 
 C1_TIMEOUT = 6.0
+PILOT_DEBOUNCE = 0.5
+ACTIVATION_PULSE = 3.0
+#: power unavailable (the firmware's setStatePowerUnavailable): stop through C1, not at once
+GRACEFUL = frozenset({Fault.OVER_TEMPERATURE, Fault.METER})
 
 _fault_names = st.sampled_from(["rcd", "overtemp", "weld", "contactor", "lock", "meter", "diode", "pilot_short", "panic"])
 _limit_names = st.sampled_from(["ocpp", "mains", "solar", "override"])
@@ -64,12 +68,17 @@ class Watch:
     pilot: dict[int, SetPilot] = field(default_factory=dict)
     pwm_withdrawn_at: dict[int, float] = field(default_factory=dict)
     level: dict[int, PilotLevel] = field(default_factory=dict)
+    invalid_since: dict[int, float] = field(default_factory=dict)
+    activate_at: dict[int, float] = field(default_factory=dict)
     faults: dict[int, set[Fault]] = field(default_factory=dict)
     authorised: dict[int, bool] = field(default_factory=dict)
     steps: int = 0
     energised: int = 0
     c1_pauses: int = 0
     fault_events: int = 0
+    graceful_stops: int = 0
+    glitches: int = 0
+    activations: int = 0
 
     def on_step(self, inp: Any, outs: list[Any], now: float) -> None:
         self.steps += 1
@@ -79,6 +88,11 @@ class Watch:
                 self.authorised[inp.connector] = False  # the EV left: the plug-in session ended
             if inp.level is PilotLevel.V12 or inp.level in (PilotLevel.V9, PilotLevel.V6, PilotLevel.V3):
                 self.level[inp.connector] = inp.level
+                self.invalid_since.pop(inp.connector, None)
+            elif self.pilot.get(inp.connector) is None or self.pilot[inp.connector].mode is not PilotMode.OFF:
+                self.invalid_since.setdefault(inp.connector, now)  # shorted / invalid, pilot connected
+                if self.c1.get(inp.connector):
+                    self.glitches += 1
         if isinstance(inp, Authorize):
             for n in (1, 2) if inp.connector == 0 else (inp.connector,):
                 self.authorised[n] = inp.granted
@@ -92,6 +106,13 @@ class Watch:
             elif isinstance(o, SetPilot):
                 prev = self.pilot.get(o.connector)
                 self.pilot[o.connector] = o
+                if o.mode is PilotMode.ACTIVATE:
+                    self.activate_at[o.connector] = now
+                    self.activations += 1
+                else:
+                    self.activate_at.pop(o.connector, None)
+                if o.mode is PilotMode.OFF:
+                    self.invalid_since.pop(o.connector, None)  # readings of a disconnected pilot say nothing
                 if o.mode is PilotMode.PWM:
                     assert o.duty_permille == duty_permille(o.current_a), o
                     assert 6.0 <= o.current_a <= 80.0, o
@@ -109,20 +130,32 @@ class Watch:
                 self.c1[n], self.c2[n] = o.c1, o.c2
                 self.energised += o.c1
         # the rules, after the step
+        for n, at in self.activate_at.items():  # the -12 V activation pulse: short, never energised
+            assert now - at <= ACTIVATION_PULSE + 1e-6, f"activation pulse since {at} still on at {now}"
+            assert not self.c1.get(n), f"activation pulse with the contactors closed at {now}"
         for n, closed in self.c1.items():
             if not closed:
                 continue
             p = self.pilot.get(n)
             assert p is not None
-            assert not self.faults.get(n), f"closed with faults {self.faults.get(n)} at {now}"
+            faults = self.faults.get(n, set())
+            hard = faults - GRACEFUL
+            assert not hard, f"closed with hard faults {hard} at {now}"
             assert self.level.get(n) in (PilotLevel.V6, PilotLevel.V3), f"closed at pilot {self.level.get(n)}"
+            bad = self.invalid_since.get(n)
+            assert bad is None or now - bad <= PILOT_DEBOUNCE + 0.002, f"closed with the pilot invalid since {bad}"
             if p.mode is PilotMode.PWM:
+                assert not faults, f"PWM offered while energised with faults {faults} at {now}"
                 assert p.duty_permille >= 100
                 assert self.authorised.get(n, False), f"closed in C2 without authorisation at {now}"
             else:
+                # C1: PWM withdrawn, the EV still in C (the level check above), at most C1_TIMEOUT;
+                # the only window in which a (power-unavailable) fault may be active while closed
                 assert p.mode is PilotMode.CONSTANT, p
                 since = self.pwm_withdrawn_at.get(n)
                 assert since is not None and now - since <= C1_TIMEOUT + 1e-6, f"C1 too long at {now}"
+                if faults:
+                    self.graceful_stops += 1
 
 
 def _run(actions: list[tuple[Any, ...]], owns: bool = False) -> tuple[SimRig, Watch]:
@@ -190,6 +223,8 @@ def test_random_sequences_keep_the_safety_invariants(charging_first: bool, actio
     event(f"energised: {watch.energised > 0}")
     event(f"C1 pause: {watch.c1_pauses > 0}")
     event(f"faults: {watch.fault_events > 0}")
+    event(f"graceful stop: {watch.graceful_stops > 0}")
+    event(f"pilot glitch while energised: {watch.glitches > 0}")
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -211,3 +246,56 @@ def test_a_plain_session_charges() -> None:
     rig, watch = _run([("plug", 1, 32.0), ("auth", 1, True), ("wait", 5.0), ("wait", 5.0)])
     assert any(watch.c1.values()) or rig.model.energy_wh(1) > 0
     assert rig.model.energy_wh(1) > 0
+
+
+def test_the_harness_reaches_the_new_paths() -> None:
+    """Graceful stops, pilot glitches under load and the activation pulse are reachable by the
+    alphabet above (guards against vacuous passes of the new rules)."""
+    _, watch = _run([*_PREFIX, ("fault", 1, "overtemp", True), ("wait", 0.2), ("wait", 2.5)])
+    assert watch.graceful_stops > 0
+    _, watch = _run([*_PREFIX, ("fault", 1, "pilot_short", True), ("wait", 0.2), ("fault", 1, "pilot_short", False), ("wait", 1.0)])
+    assert watch.glitches > 0 and watch.energised > 0
+    _, watch = _run([("plug", 1, 32.0), ("ev_charging", 1, False), ("auth", 1, True), ("wait", 45.0)])
+    assert watch.activations > 0
+
+
+def _closed_watch() -> Watch:
+    w = Watch()
+    w.on_step(Authorize(1, True), [], 0.0)
+    w.on_step(PilotReading(1, PilotLevel.V6), [SetPilot(1, PilotMode.PWM, 266, 16.0), SetContactors(1, True, True)],
+              0.0)
+    return w
+
+
+def test_the_watch_rejects_what_the_rules_forbid() -> None:
+    """The independent checker fails on each forbidden C1 path (it is not vacuous)."""
+    import pytest
+
+    # a hard fault with the contactors still closed
+    w = _closed_watch()
+    with pytest.raises(AssertionError, match="hard faults"):
+        w.on_step(Authorize(1, True), [FaultChanged(1, Fault.RCD, True)], 1.0)
+    # a power-unavailable fault while the PWM is still on
+    w = _closed_watch()
+    with pytest.raises(AssertionError, match="PWM offered while energised"):
+        w.on_step(Authorize(1, True), [FaultChanged(1, Fault.OVER_TEMPERATURE, True)], 1.0)
+    # C1 (PWM withdrawn) longer than 6 s
+    w = _closed_watch()
+    w.on_step(Authorize(1, True), [FaultChanged(1, Fault.OVER_TEMPERATURE, True), SetPilot(1, PilotMode.CONSTANT)],
+              1.0)
+    with pytest.raises(AssertionError, match="C1 too long"):
+        w.on_step(Authorize(1, True), [], 7.01)
+    # the EV left C (9 V) and the contactors are still closed
+    w = _closed_watch()
+    w.on_step(Authorize(1, True), [SetPilot(1, PilotMode.CONSTANT)], 1.0)
+    with pytest.raises(AssertionError, match="closed at pilot"):
+        w.on_step(PilotReading(1, PilotLevel.V9), [], 1.5)
+    # an invalid pilot for more than 500 ms with the contactors closed
+    w = _closed_watch()
+    w.on_step(PilotReading(1, PilotLevel.SHORT), [], 1.0)
+    with pytest.raises(AssertionError, match="pilot invalid"):
+        w.on_step(Authorize(1, True), [], 1.51)
+    # the activation pulse with the contactors closed / for more than 3 s
+    w = _closed_watch()
+    with pytest.raises(AssertionError, match="activation pulse"):
+        w.on_step(Authorize(1, True), [SetPilot(1, PilotMode.ACTIVATE, 0)], 1.0)

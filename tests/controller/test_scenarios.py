@@ -105,7 +105,8 @@ def test_no_c_without_diode_and_fault_until_unplug() -> None:
 
 
 def test_duty_for_16_and_32_amps() -> None:
-    d = Drive(caps={"max_current_a": 32.0}, max_current_a=32.0)
+    # the full target already in B (the firmware's MinCurrent in B: tests/hardening/test_04_pwm_in_b.py)
+    d = Drive(caps={"max_current_a": 32.0}, max_current_a=32.0, firmware_b_current=False)
     _ready_b2(d)
     assert d.snap().pwm_duty_permille == 533 and d.snap().offered_current_a == 32.0
     outs = d(SetLimit(1, "ocpp", 16.0), 3.0)
@@ -137,7 +138,9 @@ def test_limit_below_min_goes_c1_then_b1_and_resumes_at_8a() -> None:
     d.until(35.0)
     d(PilotReading(1, PilotLevel.V9), 35.0)  # the pilot is reconnected; the EV reads 9 V
     assert d.snap().substate == SubState.B2
-    assert d.snap().pwm_duty_permille == 133 and d.snap().offered_current_a == 8.0
+    # B before the EV asks for power: MinCurrent, as the firmware (8 A follows in C)
+    assert d.snap().pwm_duty_permille == 100 and d.snap().offered_current_a == 6.0
+    assert d.snap().target_current_a == 8.0
     d(DiodeReading(1, True), 35.01)
     d(PilotReading(1, PilotLevel.V6), 36.0)
     d.tick(36.51)
@@ -220,7 +223,11 @@ def test_over_temperature_hysteresis() -> None:
     d(TemperatureReading(1, 65.0), 20.0)
     assert not d.snap().faults
     outs = d(TemperatureReading(1, 65.5), 21.0)
-    assert contactors(outs) == [(False, False)] and Fault.OVER_TEMPERATURE in d.snap().faults
+    # power unavailable: PWM withdrawn at once, contactors open when the EV stops drawing (C1 -> B1)
+    assert Fault.OVER_TEMPERATURE in d.snap().faults and d.snap().substate == SubState.C1
+    assert contactors(outs) == [] and [p.mode for p in pilots(outs)] == [PilotMode.CONSTANT]
+    outs = d(PilotReading(1, PilotLevel.V9), 21.8)
+    assert contactors(outs) == [(False, False)] and d.snap().substate == SubState.B1
     d(TemperatureReading(1, 60.0), 22.0)
     d(TemperatureReading(1, 55.0), 23.0)
     assert Fault.OVER_TEMPERATURE in d.snap().faults
@@ -329,20 +336,26 @@ def test_meter_loss_and_board_fault_open() -> None:
     d = Drive()
     d.to_charging()
     outs = d(MeterStatus(1, False, "timeout"), 20.0)
+    assert contactors(outs) == [] and d.snap().substate == SubState.C1  # power unavailable: C1 first
+    outs = d(PilotReading(1, PilotLevel.V12), 20.5)
     assert contactors(outs) == [(False, False)]
-    d(PilotReading(1, PilotLevel.V12), 20.5)
     d(MeterStatus(1, True), 21.0)
     assert not d.snap().faults and d.snap().substate == SubState.A
     d(BoardFault(0, "panic", True), 41.0)
     assert Fault.BOARD in d.snap().faults
     d(BoardFault(0, "panic", False), 42.0)
     assert not d.snap().faults
+    d.to_charging(60.0)
+    outs = d(BoardFault(0, "panic", True), 70.0)  # a hard fault opens at once, under load
+    assert contactors(outs) == [(False, False)] and d.snap().substate == SubState.F
 
 
 def test_pilot_short_is_state_e() -> None:
     d = Drive()
     d.to_charging()
     outs = d(PilotReading(1, PilotLevel.SHORT), 20.0)
+    assert contactors(outs) == [] and d.snap().substate == SubState.C2  # debounced (> 500 ms)
+    outs = d.tick(20.501)
     assert contactors(outs) == [(False, False)] and d.snap().substate == SubState.E
 
 
@@ -409,7 +422,7 @@ def test_lock_kept_when_unlock_on_session_end_is_off() -> None:
 
 
 def test_offered_current_follows_named_limits_and_binding() -> None:
-    d = Drive(caps={"max_current_a": 32.0}, max_current_a=32.0)
+    d = Drive(caps={"max_current_a": 32.0}, max_current_a=32.0, firmware_b_current=False)
     _ready_b2(d)
     d(SetLimit(0, "mains", 20.0), 2.0)
     d(SetLimit(1, "solar", 11.5), 3.0)

@@ -162,6 +162,8 @@ async def test_command_mapping(rig, clock) -> None:  # type: ignore[no-untyped-d
     await board.execute(SetPilot(1, PilotMode.OFF))
     await board.execute(SetPilot(1, PilotMode.STATE_F))
     await board.execute(SetPilot(1, PilotMode.CONSTANT))
+    await board.execute(SetPilot(1, PilotMode.ACTIVATE, 0))  # the activation pulse: -12 V, no pause
+    await board.execute(SetPilot(1, PilotMode.PWM, 266, 16.0))  # the duty restored before the current
     await board.execute(RequestBoardState(1, "B1"))
     await board.execute(RequestBoardState(1, "A"))
     await board.execute(RequestBoardState(1, "C"))  # refused: logged, nothing written
@@ -172,6 +174,7 @@ async def test_command_mapping(rig, clock) -> None:  # type: ignore[no-untyped-d
         ("SetCurrent", 160), ("SetCurrent", 60), ("setPilot", 0),
         ("setPilot", 1), ("setStatePowerUnavailable", None), ("SetCPDuty", 0),
         ("SetCPDuty", 1000), ("setStatePowerUnavailable", None),
+        ("SetCPDuty", 0), ("SetCPDuty", 1000), ("SetCurrent", 160),
         ("setStatePowerUnavailable", None), ("State", 0),
     ]
 
