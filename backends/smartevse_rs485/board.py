@@ -78,6 +78,12 @@ log = logging.getLogger(__name__)
 
 #: Cycles in a row a node must report a balanced current we did not send before we call it a collision.
 COLLISION_CYCLES = 3
+#: A node's error flag (HARD_FLAGS code) in a few words, for the OCPP info.
+FLAG_TEXT = {
+    "ct_nocomm": "no master broadcast (CT_NOCOMM)", "temp_high": "over temperature (TEMP_HIGH)",
+    "ev_nocomm": "EV meter lost (EV_NOCOMM)", "rcm_tripped": "residual current (RCM_TRIPPED)",
+    "test_io": "I/O test flag (TEST_IO)", "bl_flash": "bootloader flash (BL_FLASH)",
+}
 
 
 @dataclass
@@ -121,6 +127,8 @@ class Rs485Board:
         self._last_broadcast: list[int] = [0] * 8
         self._mismatch: dict[int, int] = {}
         self._mains_da: tuple[int, int, int] = (0, 0, 0)
+        self._charging_at_read = 0.0
+        self._last_mains: tuple[MeterReading | None, float] = (None, 0.0)
         self._config_dirty = True
         self._ev_rr = 0
         self._started_at = 0.0
@@ -270,13 +278,14 @@ class Rs485Board:
                                 f"({t.missed * self.options.cycle_s:.0f} s)")
             return
         previous = t.status
-        if master.on_answer(t, status, now):
+        joined = master.on_answer(t, status, now)
+        self._report(t, status, previous)  # its state first: the controller never sees a stale one unfaulted
+        if joined:
             self._set_fault(n, "node_offline", False, f"node {n} (address {t.config.address}) answers")
             log.info("node %d (address %d) joined: state %s", n, t.config.address, status.state_name)
             self._config_dirty = True
             t.ev_meter_known = False
             await self._send(access_write(t.config.address, 1))
-        self._report(t, status, previous)
 
     def _report(self, t: NodeTrack, st: NodeStatus, previous: NodeStatus | None) -> None:
         n = t.config.connector
@@ -319,7 +328,8 @@ class Rs485Board:
     async def _handshakes(self) -> None:
         for t in self.tracks.values():
             for req in master.node_writes(t, min_current_a=self.options.min_current_a, mode=self.options.mode):
-                await self._send(req)
+                if await self._send(req) is not False and master.grants_c(req):
+                    t.drawing = True  # in C from this write on: it draws its broadcast slot
         n = self._temperature_wanted
         if n is not None:
             self._temperature_wanted = None
@@ -331,6 +341,8 @@ class Rs485Board:
         slots = master.balanced_slots(list(self.tracks.values()))
         if await self._send(balanced_broadcast(slots, self._mains_da)) is not False:
             self._last_broadcast = slots
+            for t in self.tracks.values():
+                t.wire_da = slots[t.config.slot]
             self.stats.broadcasts += 1
             self.stats.early_broadcasts += early
 
@@ -343,6 +355,7 @@ class Rs485Board:
         m = self.options.mains_meter
         if m is None:
             return
+        self._charging_at_read = master.charging_da(list(self.tracks.values())) / 10.0
         values = await self._meter(0, m.definition, m.address)
         if values is not None:
             self._mains_da = (round(values.current_a[0] * 10), round(values.current_a[1] * 10),
@@ -379,7 +392,17 @@ class Rs485Board:
         return values
 
     # ------------------------------------------------------------------ helpers
+    def charging_at_reading(self, reading: MeterReading) -> float | None:
+        """The firmware's TotalCurrent (A) when the mains ``reading`` was taken: the balanced currents on
+        the wire to the nodes then in C.  The energy manager's Baseload is ``Imeasured - TotalCurrent``
+        of the *same* instant, so a reading taken before a grant or a change reached the wire is still
+        read right.  None for another reading than the last one of the mains meter on this bus."""
+        last, amps = self._last_mains
+        return amps if last is reading else None
+
     def _emit(self, event: HalEvent) -> None:
+        if isinstance(event, MeterReading) and event.connector == 0:
+            self._last_mains = (event, self._charging_at_read)
         if isinstance(event, MeterReading) and event.connector in self._parts:
             meter = self._parts[event.connector].meter
             if meter is not None:
@@ -393,6 +416,29 @@ class Rs485Board:
         (log.error if active else log.info)("RS485 fault %s %s%s", code, "ACTIVE" if active else "cleared",
                                             f": {detail}" if detail else "")
         self._emit(BoardFault(connector, code, active, detail))
+
+    def connector_problem(self, connector: int) -> tuple[str, str] | None:
+        """Why connector ``connector`` is faulted, in the board's words: (code, text of at most 50
+        characters) for the OCPP status (vendorErrorCode, info), or None when nothing is wrong.
+        A silent node first, then the bus (link, a second master), then the node's error flags."""
+        t = self.tracks.get(connector)
+        if t is None:
+            return None
+        address = t.config.address
+        for n, code in ((connector, "node_offline"), (0, "link"), (0, "second_master"),
+                        *((connector, c) for c in HARD_FLAGS.values())):
+            if not self._faults.get((n, code), False):
+                continue
+            if code == "node_offline":
+                if not t.ever_seen:
+                    return code, f"node at address {address} never answered"
+                return code, f"node at address {address} silent for {t.missed * self.options.cycle_s:.0f} s"
+            if code == "link":
+                return code, f"RS485 bus {self.bus.describe()} down"[:50]
+            if code == "second_master":
+                return code, "another master is on the RS485 bus"
+            return code, f"node at address {address}: {FLAG_TEXT.get(code, code)}"
+        return None
 
     def fault_active(self, code: str, connector: int | None = None) -> bool:
         return any(on for (c, k), on in self._faults.items() if k == code and (connector is None or c == connector))

@@ -26,6 +26,7 @@ from backends.smartevse_rs485.protocol import (
     LESS_6A,
     REG_ERROR,
     REG_MODE,
+    REG_STATE,
     STATE_ACTSTART,
     STATE_B,
     STATE_B1,
@@ -83,6 +84,10 @@ class NodeTrack:
     ev_meter_address: int = 0
     ev_meter_known: bool = False
     writes: int = 0
+    #: the node's slot of the last balanced-current broadcast (dA) and whether it draws it: in C as
+    #: last polled, or granted COMM_C_OK since (what the mains meter sees of this node)
+    wire_da: int = 0
+    drawing: bool = False
     counters: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -107,6 +112,7 @@ def on_answer(track: NodeTrack, status: NodeStatus, now: float) -> bool:
         track.request_state = track.request_since = None
     if track.pause_request is not None and status.state not in PAUSABLE:
         track.pause_request = None  # reached (or the EV left): nothing more to write
+    track.drawing = status.state == STATE_C
     return joined
 
 
@@ -118,6 +124,7 @@ def on_silence(track: NodeTrack) -> bool:
     track.online -= 1
     if track.online == 0:
         track.status = None
+        track.drawing = False  # the firmware master sets an offline node to A / 0 A
         track.request_state = track.request_since = None
         return True
     return False
@@ -155,6 +162,16 @@ def node_writes(track: NodeTrack, *, min_current_a: float, mode: int) -> list[Re
         out.append(Request(unit, FC_WRITE_SINGLE, REG_MODE, values=(mode,)))
     track.writes += len(out)
     return out
+
+
+def grants_c(req: Request) -> bool:
+    """Is ``req`` the master's COMM_C_OK write (the node enters C and draws its slot from then on)?"""
+    return req.function != FC_WRITE_SINGLE and req.address == REG_STATE and req.values[:1] == (STATE_COMM_C_OK,)
+
+
+def charging_da(tracks: list[NodeTrack]) -> int:
+    """The firmware's TotalCurrent as the mains meter sees it now: the broadcast slots of the nodes in C."""
+    return sum(t.wire_da for t in tracks if t.drawing and t.is_online)
 
 
 def balanced_da(track: NodeTrack) -> int:

@@ -122,11 +122,16 @@ class EnergyManager:
         """Home battery current in A, positive = charging (used in Solar only, for 60 s)."""
         self.meters.feed_battery(now, current_a)
 
-    def feed_meter_reading(self, now: float, reading: MeterReading) -> None:
-        """A HAL MeterReading: connector 0 is the mains meter, 1..n the connectors' EV meters."""
+    def feed_meter_reading(self, now: float, reading: MeterReading, charging_a: float | None = None) -> None:
+        """A HAL MeterReading: connector 0 is the mains meter, 1..n the connectors' EV meters.
+
+        ``charging_a`` (mains only): the TotalCurrent -- the sum of the currents given to the charging
+        connectors -- at the instant of the reading, when the board knows it (the RS485 master: what
+        was on the wire).  Baseload is then computed against it instead of against the currents
+        offered now, which a reading taken before the latest change does not show yet."""
         l1, l2, l3 = reading.current_a
         if reading.connector == 0:
-            self.meters.feed_mains(now, l1, l2, l3)
+            self.meters.feed_mains(now, l1, l2, l3, charging_a)
         else:
             self.meters.feed_ev_meter(now, reading.connector, l1, l2, l3)
 
@@ -212,7 +217,9 @@ class EnergyManager:
         irms = battery_corrected(self.meters.mains.da, battery, s.enable_c2)
         imeasured = max(irms)
         isum = sum(irms)
-        baseload = imeasured - total_da
+        # Baseload = Imeasured - TotalCurrent, both of the same instant (the reading's, when known)
+        at_reading = self.meters.mains.charging_da
+        baseload = imeasured - (total_da if at_reading is None else at_reading)
         circuit_applies = multi or ev_imeasured is not None
         fresh = self.meters.mains_seq != self._used_mains_seq
         self._used_mains_seq = self.meters.mains_seq
