@@ -127,7 +127,8 @@ class Rs485Board:
         self._last_broadcast: list[int] = [0] * 8
         self._mismatch: dict[int, int] = {}
         self._mains_da: tuple[int, int, int] = (0, 0, 0)
-        self._charging_at_read = 0.0
+        self._drawing_at_read: set[int] = set()  # nodes in C when the mains meter was read
+        self._left_c: set[int] = set()  # ... of which this cycle's poll answered another state
         self._last_mains: tuple[MeterReading | None, float] = (None, 0.0)
         self._config_dirty = True
         self._ev_rr = 0
@@ -237,10 +238,11 @@ class Rs485Board:
                                 f"{getattr(self.bus, 'last_error', '') or 'cannot open'}")
                 return
             self._set_fault(0, "link", False)
-        await self._read_mains()
+        held = await self._read_mains()
         await self._read_next_ev_meter()
         for t in self.tracks.values():
             await self._poll(t)
+        self._release_mains(held)
         await self._handshakes()
         await self._broadcast()
         if self._config_dirty:
@@ -279,6 +281,8 @@ class Rs485Board:
             return
         previous = t.status
         joined = master.on_answer(t, status, now)
+        if not t.drawing:
+            self._left_c.add(n)
         self._report(t, status, previous)  # its state first: the controller never sees a stale one unfaulted
         if joined:
             self._set_fault(n, "node_offline", False, f"node {n} (address {t.config.address}) answers")
@@ -351,15 +355,31 @@ class Rs485Board:
             await self._broadcast(early=True)
 
     # ------------------------------------------------------------------ meters on the bus
-    async def _read_mains(self) -> None:
+    async def _read_mains(self) -> list[HalEvent]:
+        """Read the mains meter; its events are held until the nodes are polled (:meth:`_release_mains`)."""
         m = self.options.mains_meter
         if m is None:
-            return
-        self._charging_at_read = master.charging_da(list(self.tracks.values())) / 10.0
-        values = await self._meter(0, m.definition, m.address)
+            return []
+        self._drawing_at_read = {n for n, t in self.tracks.items() if t.drawing and t.is_online}
+        self._left_c.clear()
+        held: list[HalEvent] = []
+        values = await self._meter(0, m.definition, m.address, held)
         if values is not None:
             self._mains_da = (round(values.current_a[0] * 10), round(values.current_a[1] * 10),
                               round(values.current_a[2] * 10))
+        return held
+
+    def _release_mains(self, held: list[HalEvent]) -> None:
+        """Emit the mains reading with the TotalCurrent of its instant: the broadcast slots of the nodes
+        in C at the read, less those whose answer in this cycle's poll is not C -- a node that left C
+        (unplugged, EV done, fault) may have left before the read, and counting it would make the base
+        load look smaller.  A node that did not answer is still counted: silent, it hears the
+        broadcast and draws its slot until it is offline (then it gets 0)."""
+        amps = sum(self.tracks[n].wire_da for n in self._drawing_at_read - self._left_c) / 10.0
+        for event in held:
+            if isinstance(event, MeterReading):
+                self._last_mains = (event, amps)
+            self._emit(event)
 
     async def _read_next_ev_meter(self) -> None:
         with_meter = [t for t in self.tracks.values() if t.config.ev_meter and t.is_online]
@@ -378,17 +398,20 @@ class Rs485Board:
         key = METER_INDEX.get(t.ev_meter_type, self.options.ev_meter_default)
         await self._meter(t.config.connector, METERS[key], t.ev_meter_address)
 
-    async def _meter(self, connector: int, definition: MeterDefinition, address: int) -> MeterValues | None:
+    async def _meter(self, connector: int, definition: MeterDefinition, address: int,
+                     held: list[HalEvent] | None = None) -> MeterValues | None:
+        """One meter poll; its events are emitted, or appended to ``held`` when given."""
         watch = self._watch[connector]
         now = self.clock.monotonic()
+        emit = self._emit if held is None else held.append
         try:
             values = await read_meter(self.bus, definition, address)
         except (BusError, DecodeError) as exc:
             for event in watch.failure(now, exc, self._started_at):
-                self._emit(event)
+                emit(event)
             return None
         for item in watch.reading(now, values):
-            self._emit(item)
+            emit(item)
         return values
 
     # ------------------------------------------------------------------ helpers
@@ -401,8 +424,6 @@ class Rs485Board:
         return amps if last is reading else None
 
     def _emit(self, event: HalEvent) -> None:
-        if isinstance(event, MeterReading) and event.connector == 0:
-            self._last_mains = (event, self._charging_at_read)
         if isinstance(event, MeterReading) and event.connector in self._parts:
             meter = self._parts[event.connector].meter
             if meter is not None:

@@ -169,11 +169,6 @@ def grants_c(req: Request) -> bool:
     return req.function != FC_WRITE_SINGLE and req.address == REG_STATE and req.values[:1] == (STATE_COMM_C_OK,)
 
 
-def charging_da(tracks: list[NodeTrack]) -> int:
-    """The firmware's TotalCurrent as the mains meter sees it now: the broadcast slots of the nodes in C."""
-    return sum(t.wire_da for t in tracks if t.drawing and t.is_online)
-
-
 def balanced_da(track: NodeTrack) -> int:
     """The node's slot of the broadcast: the offered current while permitted and powered, else 0."""
     st = track.status
