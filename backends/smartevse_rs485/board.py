@@ -122,6 +122,7 @@ class Rs485Board:
         self._task: asyncio.Task[None] | None = None
         self._early: asyncio.Task[None] | None = None
         self._faults: dict[tuple[int, str], bool] = {}
+        self._last_problem: dict[int, tuple[str, str]] = {}
         self._letters: dict[int, str] = {}
         self._contactors: dict[int, tuple[bool, bool]] = {}
         self._last_broadcast: list[int] = [0] * 8
@@ -434,14 +435,23 @@ class Rs485Board:
         if self._faults.get((connector, code), False) == active:
             return
         self._faults[(connector, code)] = active
+        for n in self.tracks if connector == 0 else (connector,):
+            problem = self._problem(n)
+            if problem is not None:
+                self._last_problem[n] = problem
         (log.error if active else log.info)("RS485 fault %s %s%s", code, "ACTIVE" if active else "cleared",
                                             f": {detail}" if detail else "")
         self._emit(BoardFault(connector, code, active, detail))
 
     def connector_problem(self, connector: int) -> tuple[str, str] | None:
         """Why connector ``connector`` is faulted, in the board's words: (code, text of at most 50
-        characters) for the OCPP status (vendorErrorCode, info), or None when nothing is wrong.
-        A silent node first, then the bus (link, a second master), then the node's error flags."""
+        characters) for the OCPP status (vendorErrorCode, info).  A silent node first, then the bus
+        (link, a second master), then the node's error flags.  When nothing is wrong any more, the
+        last problem (None if there never was one): the controller may not have seen the clearing
+        event yet, and its fault is still this one."""
+        return self._problem(connector) or self._last_problem.get(connector)
+
+    def _problem(self, connector: int) -> tuple[str, str] | None:
         t = self.tracks.get(connector)
         if t is None:
             return None
