@@ -315,7 +315,18 @@ class Rs485Board:
         self._check_collision(t, st, previous)
 
     def _check_collision(self, t: NodeTrack, st: NodeStatus, previous: NodeStatus | None) -> None:
+        """Another master on the bus shows as a node granted B or C by someone else, or charging at a
+        current we did not broadcast (3 cycles in a row)."""
         n = t.config.connector
+        foreign = None if previous is None else master.foreign_grant(
+            previous.state, st.state, granted_b=t.granted_b, granted_c=t.granted_c)
+        t.granted_b = t.granted_c = False
+        if foreign is not None:
+            self._mismatch[n] = COLLISION_CYCLES
+            self._set_fault(0, "second_master", True,
+                            f"node {n} (address {t.config.address}) {foreign}: another master (a SmartEVSE with "
+                            f"LoadBl=Master) is on the bus; set it to Node or Disabled")
+            return
         sent = self._last_broadcast[t.config.slot]
         steady = previous is not None and previous.state == st.state and st.state in (STATE_B, STATE_C)
         if steady and st.current_da != sent:
@@ -333,8 +344,10 @@ class Rs485Board:
     async def _handshakes(self) -> None:
         for t in self.tracks.values():
             for req in master.node_writes(t, min_current_a=self.options.min_current_a, mode=self.options.mode):
-                if await self._send(req) is not False and master.grants_c(req):
-                    t.drawing = True  # in C from this write on: it draws its broadcast slot
+                if await self._send(req) is not False:
+                    t.granted_b = t.granted_b or master.grants_b(req)
+                    if master.grants_c(req):
+                        t.granted_c = t.drawing = True  # in C from this write on: it draws its broadcast slot
         n = self._temperature_wanted
         if n is not None:
             self._temperature_wanted = None
