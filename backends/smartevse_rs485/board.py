@@ -310,8 +310,8 @@ class Rs485Board:
                 self._set_fault(n, code, active, f"node {n} error flags {st.error:#06x}")
                 if bit == RCM_TRIPPED:
                     self._emit(RcdReading(n, active))
-        if st.error & TEMP_HIGH and not old_err & TEMP_HIGH:
-            self._temperature_wanted = n
+        if (st.error ^ old_err) & TEMP_HIGH and (previous is not None or st.error & TEMP_HIGH):
+            self._temperature_wanted = n  # raised or cleared: read the node's temperature (0x000A) for the controller
         self._check_collision(t, st, previous)
 
     def _check_collision(self, t: NodeTrack, st: NodeStatus, previous: NodeStatus | None) -> None:
