@@ -22,6 +22,7 @@ import statistics
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from backends.modbus.meters import METERS
 from backends.smartevse_rs485 import create_backend
@@ -165,7 +166,7 @@ def main() -> None:
     lat = profile_latencies()
     up = [x for i, x in enumerate(lat) if i % 2 == 1]
     down = [x for i, x in enumerate(lat) if i % 2 == 0]
-    result = {
+    result: dict[str, Any] = {
         "cycle_budget_s": 2.0, "baud": BAUD,
         "steady_cycle": {"requests": steady.requests, "measured_s": round(steady.measured_s, 4),
                          "computed_minimum_s": round(steady.minimum_s, 4)},
