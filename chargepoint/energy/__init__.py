@@ -12,6 +12,7 @@ Wiring (the runtime does this every **2 s**, the firmware's regulation cycle)::
     em = EnergyManager(EnergySettings(mode=Mode.SMART, max_mains_a=25), now=clock.monotonic())
     em.feed_meter_reading(now, reading)       # HAL MeterReading: connector 0 = mains, n = EV meter
     em.feed_mains(now, l1, l2, l3)            # or directly: A per phase, signed, import positive
+                                              # (charging_a=: TotalCurrent at the reading, if known)
     em.feed_ev_meter(now, connector, l1, l2, l3)  # EV meter of a connector, or 0 = EV sub-panel meter
     em.feed_battery(now, current_a)           # home battery, + = charging (Solar only, valid 60 s)
     statuses = [ev_status_from_snapshot(controller.snapshot(n), max_current_a=settings.max_current_a)

@@ -110,9 +110,11 @@ class EnergyManager:
         self.last: EnergyDecision | None = None
 
     # ------------------------------------------------------------------ inputs
-    def feed_mains(self, now: float, l1: float, l2: float, l3: float) -> None:
-        """Mains (grid) currents per phase in A, signed, import positive.  Raises ValueError naming a bad field."""
-        self.meters.feed_mains(now, l1, l2, l3)
+    def feed_mains(self, now: float, l1: float, l2: float, l3: float, charging_a: float | None = None) -> None:
+        """Mains (grid) currents per phase in A, signed, import positive; ``charging_a``: the TotalCurrent
+        at the instant of the reading when known (see :meth:`feed_meter_reading`).  Raises ValueError
+        naming a bad field."""
+        self.meters.feed_mains(now, l1, l2, l3, charging_a)
 
     def feed_ev_meter(self, now: float, connector: int, l1: float, l2: float, l3: float) -> None:
         """EV meter of ``connector`` (1..n) or the EV sub-panel meter (0), A per phase, signed."""
