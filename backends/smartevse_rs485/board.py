@@ -5,13 +5,15 @@ Every node runs its own IEC 61851 state machine, contactors and lock, so the boa
 ``owns_state_machine=True`` (the controller's follower mode, as for the v4).  The master loop runs
 every ``cycle_s`` (2 s, reference §4.3):
 
-1. the mains meter on the bus (when configured) -> ``MeterReading(0)``;
+1. the mains meter on the bus -> ``MeterReading(0)``, released after step 3 with the TotalCurrent of
+   its instant (:meth:`charging_at_reading`: the broadcast currents of the nodes in C at the read,
+   less those the poll found out of C), so the energy manager's Baseload is of the reading's instant;
 2. one node's EV meter per cycle, round robin (its type/address read from 0x0108 first, and again
    whenever the node raises its ConfigChanged flag, which is then cleared) -> ``MeterReading(n)``;
 3. the status block of every node (FC04 0x0000 x8): ``BoardStateReport`` / ``ContactorFeedback`` on
    change, error flags -> ``BoardFault`` / ``RcdReading`` (+ ``TemperatureReading`` read from 0x000A
-   when TEMP_HIGH is raised); the Online counter: 5 cycles without an answer -> ``BoardFault(n,
-   "node_offline")`` (the controller's Faulted, OCPP InternalError); the next answer clears it;
+   when TEMP_HIGH rises or clears); the Online counter: 5 cycles without an answer -> ``BoardFault(n,
+   "node_offline")``; the next answer reports the node's state, then clears it;
 4. per node the handshake writes of :func:`master.node_writes` (COMM_B_OK / COMM_C_OK / LESS_6A /
    pause / mode);
 5. the broadcast of the balanced currents and mains Irms (FC16 0x09 0x0020, 11 registers);
@@ -21,8 +23,10 @@ HAL commands: ``SetPilot(PWM, current_a)`` -> the node's balanced current (clamp
 MaxCurrent; a *lower* current is broadcast at once, not at the next cycle); ``SetPilot(CONSTANT)``
 -> 0; ``SetAuthorization`` -> may the master grant COMM_B/COMM_C; ``RequestBoardState("C1"|"B1")``
 -> that state written to the node.  The energy manager tells :meth:`set_current_available` whether
-a node may start (its LESS_6A verdict).  A second master on the bus is detected when the nodes
-report balanced currents we did not broadcast (``BoardFault(0, "second_master")``).
+a node may start (its LESS_6A verdict).  :meth:`connector_problem` says in words why a connector is
+faulted (OCPP info / vendorErrorCode).  A second master on the bus is detected when a node reaches
+B or C without our grant, or reports balanced currents we did not broadcast for 3 cycles
+(``BoardFault(0, "second_master")``).
 """
 
 from __future__ import annotations
@@ -78,6 +82,9 @@ log = logging.getLogger(__name__)
 
 #: Cycles in a row a node must report a balanced current we did not send before we call it a collision.
 COLLISION_CYCLES = 3
+#: How long a cleared problem is still given as the reason of a connector's fault: the controller
+#: sees the clearing event a moment after the board.
+PROBLEM_GRACE_S = 5.0
 #: A node's error flag (HARD_FLAGS code) in a few words, for the OCPP info.
 FLAG_TEXT = {
     "ct_nocomm": "no master broadcast (CT_NOCOMM)", "temp_high": "over temperature (TEMP_HIGH)",
@@ -122,7 +129,7 @@ class Rs485Board:
         self._task: asyncio.Task[None] | None = None
         self._early: asyncio.Task[None] | None = None
         self._faults: dict[tuple[int, str], bool] = {}
-        self._last_problem: dict[int, tuple[str, str]] = {}
+        self._last_problem: dict[int, tuple[tuple[str, str], float | None]] = {}  # (problem, cleared at)
         self._letters: dict[int, str] = {}
         self._contactors: dict[int, tuple[bool, bool]] = {}
         self._last_broadcast: list[int] = [0] * 8
@@ -448,10 +455,13 @@ class Rs485Board:
         if self._faults.get((connector, code), False) == active:
             return
         self._faults[(connector, code)] = active
+        now = self.clock.monotonic()
         for n in self.tracks if connector == 0 else (connector,):
             problem = self._problem(n)
             if problem is not None:
-                self._last_problem[n] = problem
+                self._last_problem[n] = (problem, None)
+            elif n in self._last_problem and self._last_problem[n][1] is None:
+                self._last_problem[n] = (self._last_problem[n][0], now)  # cleared now
         (log.error if active else log.info)("RS485 fault %s %s%s", code, "ACTIVE" if active else "cleared",
                                             f": {detail}" if detail else "")
         self._emit(BoardFault(connector, code, active, detail))
@@ -461,8 +471,14 @@ class Rs485Board:
         characters) for the OCPP status (vendorErrorCode, info).  A silent node first, then the bus
         (link, a second master), then the node's error flags.  When nothing is wrong any more, the
         last problem (None if there never was one): the controller may not have seen the clearing
-        event yet, and its fault is still this one."""
-        return self._problem(connector) or self._last_problem.get(connector)
+        event yet, and its fault is still this one (for ``PROBLEM_GRACE_S`` after it cleared)."""
+        problem = self._problem(connector)
+        if problem is not None:
+            return problem
+        last, cleared_at = self._last_problem.get(connector, (None, None))
+        if last is not None and cleared_at is not None and self.clock.monotonic() - cleared_at <= PROBLEM_GRACE_S:
+            return last
+        return None
 
     def _problem(self, connector: int) -> tuple[str, str] | None:
         t = self.tracks.get(connector)

@@ -3,7 +3,7 @@
 Facts: smartevse.md §5 (load balancing), §3.2 (C2 / EnableC2), §4.8 (API-fed mains meter).
 No I/O and no asyncio: the caller passes the monotonic time ``now`` (seconds) into every call.
 One standalone charger with one or more connectors; several connectors share MaxCircuit like the
-firmware's master and its nodes, but there is no Modbus master/node balancing between SmartEVSEs.
+firmware's master and its nodes (on the smartevse-rs485 backend the connectors are SmartEVSE nodes).
 
 Wiring (the runtime does this every **2 s**, the firmware's regulation cycle)::
 

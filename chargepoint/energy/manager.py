@@ -7,8 +7,9 @@ thresholds assume it) with the connectors' situation, and hand ``decision.comman
 (SetLimit / SetPhases) to the controller.
 
 Scope: one standalone charger with one or more connectors.  Several connectors behave like the
-firmware's master with its nodes on one circuit (MaxCircuit is shared); there is no Modbus
-master/node balancing between several SmartEVSE units.  Internal arithmetic is in deci-amperes
+firmware's master with its nodes on one circuit (MaxCircuit is shared); on the smartevse-rs485
+backend the connectors *are* SmartEVSE nodes on the RS485 bus, and the board passes the TotalCurrent
+of each mains reading's instant (``charging_a``).  Internal arithmetic is in deci-amperes
 with C integer division, like the firmware.  Deliberate choices where the firmware lines differ:
 
 * MaxSumMains headroom is ``min(Idifference, (MaxSumMains - Isum)/3)`` (dingo35 / fork), not the
