@@ -104,3 +104,15 @@ def test_node_faults_reach_ocpp_with_their_error_codes():
     run = replay(parse_scenario(NODE_FAULTS, "node_faults.yaml"))
     assert run.error is None, run.error
     assert run.passed, results_text(run)
+
+
+def test_an_rs485_replay_gives_the_same_timeline_twice():
+    from pathlib import Path
+
+    from scenarios.report import timeline_text
+    from scenarios.schema import load_scenario
+
+    scn = load_scenario(Path(__file__).resolve().parents[2] / "scenarios" / "library" / "rs485_node_offline_rejoin.yaml")
+    first, second = replay(scn), replay(scn)
+    assert first.passed and second.passed
+    assert timeline_text(first) == timeline_text(second)
