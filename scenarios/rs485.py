@@ -45,7 +45,8 @@ INSTEAD = {"fault": "use a node step: {node: {connector, fault: rcd|temp|silent|
            "temperature": "use {node: {connector, fault: temp, celsius}}",
            "mains": "the RS485 bus has its own mains meter: use base_load",
            "load": "the RS485 bus has its own mains meter: use base_load",
-           "rfid": "SmartEVSE nodes have no RFID reader on the bus: use RemoteStartTransaction"}
+           "rfid": "SmartEVSE nodes have no RFID reader on the bus: use RemoteStartTransaction",
+           "grid_relay": "the RS485 master has no grid-relay input (it is the sim board's)"}
 MAINS_METER = "sdm630"
 MAINS_ADDRESS = 10
 

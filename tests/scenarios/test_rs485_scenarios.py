@@ -28,6 +28,7 @@ CASES = [
     (RS485 + "steps:\n  - at: 1\n    rfid: TAG\n", "steps[0].rfid", "RemoteStartTransaction"),
     (RS485 + "steps:\n  - at: 1\n    fault: {fault: rcd}\n", "steps[0].fault", "node step"),
     (RS485 + "steps:\n  - at: 1\n    mains: {currents: [1, 1, 1]}\n", "steps[0].mains", "base_load"),
+    (RS485 + "steps:\n  - at: 1\n    grid_relay: true\n", "steps[0].grid_relay", "grid-relay input"),
     (RS485 + "steps:\n  - at: 1\n    plug: {connector: 3}\n", "steps[0].plug.connector", "<= 2"),
     (RS485 + "steps:\n  - at: 1\n    plug: {connector: 1, cable: 20}\n", "steps[0].plug.cable", "no cable"),
     (RS485 + "steps:\n  - at: 1\n    ev: {connector: 1, soc: 50}\n", "steps[0].ev", "state-of-charge"),
