@@ -257,7 +257,9 @@ class EnergyService:
             if item.connector != 0 and not self.ev_meters:
                 return  # the connectors' kWh meters take part in MaxCircuit only when configured
             try:
-                self.manager.feed_meter_reading(self.clock.monotonic(), item, self._charging_at(item))
+                ask = getattr(getattr(self.station, "board", None), "charging_at_reading", None)  # RS485 master:
+                charging = ask(item) if ask is not None and item.connector == 0 else None  # TotalCurrent then
+                self.manager.feed_meter_reading(self.clock.monotonic(), item, charging)
             except ValueError as exc:
                 log.warning("energy_meter_reading_refused", connector=item.connector, error=str(exc))
             if item.connector != 0:
@@ -276,14 +278,6 @@ class EnergyService:
                 log.info("binding_limit", connector=item.connector, offered_a=item.offered_a,
                          binding_limit=item.binding_limit, previous=old[1] if old else None)
             self._bindings[item.connector] = (item.offered_a, item.binding_limit)
-
-    def _charging_at(self, reading: MeterReading) -> float | None:
-        """Boards that know what the charging connectors were given when their mains meter was read
-        (the SmartEVSE RS485 master) say so, for a Baseload of the reading's own instant."""
-        if reading.connector != 0:
-            return None
-        ask = getattr(getattr(self.station, "board", None), "charging_at_reading", None)
-        return ask(reading) if ask is not None else None
 
     def feed_mains_api(self, l1: float, l2: float, l3: float) -> None:
         """Mains currents from the API (A per phase, signed).  Raises ValueError when the mains meter is
