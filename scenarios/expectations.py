@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from scenarios import rs485
 from scenarios.runner import CP_TO_CSMS, ExpectationResult, FrameRecord, RunResult, compact
 from scenarios.schema import Expectation
 
@@ -201,6 +202,8 @@ def evaluate(exp: Expectation, index: int, run: RunResult) -> ExpectationResult:
         return _composite(exp, index, run)
     if exp.kind == "response":
         return _response(exp, run)
+    if exp.kind in rs485.EXPECT_KINDS:
+        return rs485.judge(exp, index, run)
     raise ValueError(f"unknown expectation kind {exp.kind!r}")
 
 

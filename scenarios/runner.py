@@ -191,6 +191,11 @@ def _step_text(step: Step) -> str:
         return f"CSMS offline for {a['seconds']:g} s"
     if step.kind == "clock":
         return f"wall clock jumps {a['jump']:+g} s"
+    if step.kind == "node":
+        what = f"{a['fault']}{' ' + format(a['celsius'], 'g') + ' °C' if 'celsius' in a else ''}"
+        return f"RS485 node of connector {a['connector']}: {what} {'injected' if a['active'] else 'ended'}"
+    if step.kind == "base_load":
+        return f"house base load on the RS485 mains meter: {a['amps']:g} A per phase"
     if step.kind == "load":
         where = " (sub-panel)" if a["subpanel"] else ""
         return f"house load {a['name']}{where}: {a['currents']} A"
@@ -245,6 +250,11 @@ async def run_in_clock(scn: Scenario, clock: Clock, *, trace_path: str | None = 
         col.end = scn.duration
         await clock.sleep(SETTLE_S)
         stack.check()
+        if stack.nodes is not None:  # the RS485 bus's broadcasts, for the balanced expectations
+            sums = stack.nodes.sums(t0)
+            for i, exp in enumerate(scn.expectations):
+                if exp.kind == "balanced":
+                    result.observations[i] = [(t, da) for t, da in sums if t <= scn.duration]
         if ticker is not None:
             ticker.cancel()
             progress(1.0)  # type: ignore[misc]
@@ -279,21 +289,24 @@ async def _call(stack: Stack, action: str, payload: Any, timeout: float) -> Call
 
 async def _apply(stack: Stack, step: Step, result: RunResult, col: _Collector) -> asyncio.Task[Any] | None:
     a = step.args
-    board, csms = stack.board, stack.csms
+    csms = stack.csms
     assert csms is not None
     try:
+        if stack.nodes is not None and step.kind in stack.nodes.STEPS:
+            stack.nodes.apply(step.kind, a)
+            return None
         if step.kind == "plug":
-            board.plug(a["connector"], a["cable_a"])
+            stack.board.plug(a["connector"], a["cable_a"])
         elif step.kind == "unplug":
-            board.unplug(a["connector"])
+            stack.board.unplug(a["connector"])
         elif step.kind == "ev":
-            board.set_ev(a["connector"], **{k: v for k, v in a.items() if k != "connector"})
+            stack.board.set_ev(a["connector"], **{k: v for k, v in a.items() if k != "connector"})
         elif step.kind == "rfid":
-            board.present_rfid(a["id_tag"], a["connector"])
+            stack.board.present_rfid(a["id_tag"], a["connector"])
         elif step.kind == "fault":
-            board.inject_fault(a["connector"], a["fault"], a["active"])
+            stack.board.inject_fault(a["connector"], a["fault"], a["active"])
         elif step.kind == "temperature":
-            board.set_temperature(a["connector"], a["celsius"])
+            stack.board.set_temperature(a["connector"], a["celsius"])
         elif step.kind == "mains":
             stack.mains.push(a["currents"], a["voltage"])
         elif step.kind == "csms":
@@ -337,7 +350,7 @@ def _observe(stack: Stack, exp: Expectation, index: int, result: RunResult, col:
                         phases=snap.phases)
         result.observations[index] = seen
     elif exp.kind == "energy":
-        result.observations[index] = stack.board.energy_wh(a["connector"])
+        result.observations[index] = stack.energy_wh(a["connector"])
     elif exp.kind == "composite_schedule":
         payload = {"connectorId": a["connector"], "duration": a["duration"], "chargingRateUnit": a["unit"]}
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from chargepoint.clock import DEFAULT_VIRTUAL_START
 from chargepoint.csms.behaviour import CP_ACTIONS, Behaviour, BehaviourError
-from scenarios import energy_steps
+from scenarios import energy_steps, rs485
 from scenarios.loader import Located, ScenarioError, load_yaml
 
 FAULTS = ("rcd", "overtemp", "weld", "contactor", "lock", "meter", "diode", "pilot_short", "panic")
@@ -67,6 +67,10 @@ class ChargePointSpec:
     model: str = "SmartEVSE-OCPP"
     serial: str = "SIM-0001"
     firmware: str = "0.1.0"
+    #: "sim", or "smartevse-rs485": emulated SmartEVSE nodes on a loopback bus (scenarios/rs485.py)
+    backend: str = "sim"
+    nodes: tuple[int, ...] = ()  # smartevse-rs485: the node addresses (connector N = the Nth)
+    base_load_a: float = 0.0  # smartevse-rs485: the house's load per phase on the bus's mains meter
 
 
 @dataclass
@@ -170,7 +174,7 @@ def _datetime(n: Located) -> datetime:
 
 def _chargepoint(n: Located) -> ChargePointSpec:
     n.map(("id", "connectors", "max_current", "min_current", "hardware_max_current", "phases", "has_lock",
-           "fixed_cable", "config", "sim", "energy", "vendor", "model", "serial", "firmware"))
+           "fixed_cable", "config", "sim", "energy", "vendor", "model", "serial", "firmware", *rs485.KEYS))
     cp = ChargePointSpec()
     if (c := n.get("id")) is not None:
         cp.id = c.str()
@@ -237,6 +241,7 @@ def _chargepoint(n: Located) -> ChargePointSpec:
     if (c := n.get("energy")) is not None:
         cp.energy = dict(c.map().value)
         _check_energy(c, cp)
+    rs485.parse_chargepoint(n, cp)
     return cp
 
 
@@ -309,7 +314,7 @@ def _connector(n: Located | None, cp: ChargePointSpec, default: int = 1, allow_z
 
 
 STEP_KINDS = ("plug", "unplug", "ev", "rfid", "call", "fault", "temperature", "mains", "csms", "offline", "clock",
-              "load", *energy_steps.KINDS)
+              "load", *energy_steps.KINDS, *rs485.STEP_KINDS)
 
 
 def _step(n: Located, cp: ChargePointSpec) -> Step:
@@ -328,6 +333,8 @@ def _step(n: Located, cp: ChargePointSpec) -> Step:
     where = _where(a)
     args: dict[str, Any] = {}
     expect: dict[str, Any] | None = None
+    if (node_args := rs485.step_args(kind, a, cp)) is not None:
+        return Step(at, kind, node_args, where)
     if kind in energy_steps.KINDS:  # grid_relay battery_current energy_settings phases
         args = energy_steps.parse(kind, a, cp)
     elif kind == "plug":
@@ -436,6 +443,7 @@ def _step(n: Located, cp: ChargePointSpec) -> Step:
         if j is None:
             raise a.missing("jump")
         args = {"jump": j.number(-366 * 86400, 366 * 86400)}
+    rs485.check_ev_step(kind, a, args, cp)
     return Step(at, kind, args, where, expect)
 
 
@@ -457,7 +465,7 @@ def _response_expect(e: Located) -> dict[str, Any]:
     return out
 
 
-EXPECT_KINDS = ("message", "no_message", "order", "state", "energy", "composite_schedule")
+EXPECT_KINDS = ("message", "no_message", "order", "state", "energy", "composite_schedule", *rs485.EXPECT_KINDS)
 
 
 def _window(a: Located, args: dict[str, Any]) -> None:
@@ -490,7 +498,10 @@ def _expectation(n: Located, cp: ChargePointSpec) -> Expectation:
     assert a is not None
     args: dict[str, Any] = {}
     desc = n.get("description").str() if n.get("description") else ""  # type: ignore[union-attr]
-    if kind in ("message", "no_message"):
+    if kind in rs485.EXPECT_KINDS:
+        args = rs485.expectation_args(n, cp)
+        _window(n, args)
+    elif kind in ("message", "no_message"):
         n.map((kind, "payload", "within", "after", "before", "count", "min_count", "description"))
         args["action"] = _action(a)
         if (p := n.get("payload")) is not None:

@@ -41,6 +41,7 @@ from chargepoint.runtime import Runtime, ServiceFactory, launch
 from chargepoint.station import Station
 from hal.interfaces import Board
 from hal.types import MeterReading
+from scenarios import rs485
 from scenarios.schema import ChargePointSpec
 
 #: OCPP client settings of a replay that the configuration file does not have: reconnect within 30 s
@@ -115,6 +116,10 @@ class Stack:
             data_dir = self._tmp.name
         self.data_dir = Path(data_dir)
         self.config = scenario_config(spec, self.data_dir)
+        #: the emulated RS485 bus of a ``backend: smartevse-rs485`` charge point (scenarios/rs485.py)
+        self.nodes = rs485.NodeRig(clock, spec) if spec.backend == rs485.BACKEND else None
+        if self.nodes is not None:
+            self.config = self.nodes.config(self.config)
         #: station listeners subscribed to every station the runtime builds (before its first step)
         self.observers = list(observers)
         #: listeners of the CSMS frame log, attached before the charge point connects
@@ -135,6 +140,12 @@ class Stack:
         board = self.station.board
         assert isinstance(board, SimBoard)
         return board
+
+    def energy_wh(self, connector: int) -> float:
+        """The energy the connector's EV meter counted (Wh): the sim board's, or the RS485 node's."""
+        if self.nodes is not None:
+            return self.nodes.energy_wh(connector)
+        return self.board.energy_wh(connector)
 
     @property
     def house(self) -> SimHouse | None:
@@ -158,6 +169,8 @@ class Stack:
         self.csms = TestCsms(self.clock, http_port=None, console_log=False, behaviour=behaviour, ping_interval=None)
         self.csms.frame_log.listeners.extend(self.frame_listeners)
         await self.csms.start()
+        if self.nodes is not None:
+            await self.nodes.start()
         tuning = OcppTuning(options={"config": dict(self.spec.config), "reconnect_max_s": RECONNECT_MAX_S},
                             rng_seed=RNG_SEED)
         observers: list[ServiceFactory] = [_subscription(listener) for listener in self.observers]
@@ -178,6 +191,8 @@ class Stack:
             self._task = None
         if self.csms is not None:
             await self.csms.stop()
+        if self.nodes is not None:
+            await self.nodes.stop()
         if self._tmp is not None:
             with contextlib.suppress(OSError):
                 self._tmp.cleanup()

@@ -5,13 +5,15 @@ Every node runs its own IEC 61851 state machine, contactors and lock, so the boa
 ``owns_state_machine=True`` (the controller's follower mode, as for the v4).  The master loop runs
 every ``cycle_s`` (2 s, reference §4.3):
 
-1. the mains meter on the bus (when configured) -> ``MeterReading(0)``;
+1. the mains meter on the bus -> ``MeterReading(0)``, released after step 3 with the TotalCurrent of
+   its instant (:meth:`charging_at_reading`: the broadcast currents of the nodes in C at the read,
+   less those the poll found out of C), so the energy manager's Baseload is of the reading's instant;
 2. one node's EV meter per cycle, round robin (its type/address read from 0x0108 first, and again
    whenever the node raises its ConfigChanged flag, which is then cleared) -> ``MeterReading(n)``;
 3. the status block of every node (FC04 0x0000 x8): ``BoardStateReport`` / ``ContactorFeedback`` on
    change, error flags -> ``BoardFault`` / ``RcdReading`` (+ ``TemperatureReading`` read from 0x000A
-   when TEMP_HIGH is raised); the Online counter: 5 cycles without an answer -> ``BoardFault(n,
-   "node_offline")`` (the controller's Faulted, OCPP InternalError); the next answer clears it;
+   when TEMP_HIGH rises or clears); the Online counter: 5 cycles without an answer -> ``BoardFault(n,
+   "node_offline")``; the next answer reports the node's state, then clears it;
 4. per node the handshake writes of :func:`master.node_writes` (COMM_B_OK / COMM_C_OK / LESS_6A /
    pause / mode);
 5. the broadcast of the balanced currents and mains Irms (FC16 0x09 0x0020, 11 registers);
@@ -21,8 +23,10 @@ HAL commands: ``SetPilot(PWM, current_a)`` -> the node's balanced current (clamp
 MaxCurrent; a *lower* current is broadcast at once, not at the next cycle); ``SetPilot(CONSTANT)``
 -> 0; ``SetAuthorization`` -> may the master grant COMM_B/COMM_C; ``RequestBoardState("C1"|"B1")``
 -> that state written to the node.  The energy manager tells :meth:`set_current_available` whether
-a node may start (its LESS_6A verdict).  A second master on the bus is detected when the nodes
-report balanced currents we did not broadcast (``BoardFault(0, "second_master")``).
+a node may start (its LESS_6A verdict).  :meth:`connector_problem` says in words why a connector is
+faulted (OCPP info / vendorErrorCode).  A second master on the bus is detected when a node reaches
+B or C without our grant, or reports balanced currents we did not broadcast for 3 cycles
+(``BoardFault(0, "second_master")``).
 """
 
 from __future__ import annotations
@@ -78,6 +82,15 @@ log = logging.getLogger(__name__)
 
 #: Cycles in a row a node must report a balanced current we did not send before we call it a collision.
 COLLISION_CYCLES = 3
+#: How long a cleared problem is still given as the reason of a connector's fault: the controller
+#: sees the clearing event a moment after the board.
+PROBLEM_GRACE_S = 5.0
+#: A node's error flag (HARD_FLAGS code) in a few words, for the OCPP info.
+FLAG_TEXT = {
+    "ct_nocomm": "no master broadcast (CT_NOCOMM)", "temp_high": "over temperature (TEMP_HIGH)",
+    "ev_nocomm": "EV meter lost (EV_NOCOMM)", "rcm_tripped": "residual current (RCM_TRIPPED)",
+    "test_io": "I/O test flag (TEST_IO)", "bl_flash": "bootloader flash (BL_FLASH)",
+}
 
 
 @dataclass
@@ -116,11 +129,15 @@ class Rs485Board:
         self._task: asyncio.Task[None] | None = None
         self._early: asyncio.Task[None] | None = None
         self._faults: dict[tuple[int, str], bool] = {}
+        self._last_problem: dict[int, tuple[tuple[str, str], float | None]] = {}  # (problem, cleared at)
         self._letters: dict[int, str] = {}
         self._contactors: dict[int, tuple[bool, bool]] = {}
         self._last_broadcast: list[int] = [0] * 8
         self._mismatch: dict[int, int] = {}
         self._mains_da: tuple[int, int, int] = (0, 0, 0)
+        self._drawing_at_read: set[int] = set()  # nodes in C when the mains meter was read
+        self._left_c: set[int] = set()  # ... of which this cycle's poll answered another state
+        self._last_mains: tuple[MeterReading | None, float] = (None, 0.0)
         self._config_dirty = True
         self._ev_rr = 0
         self._started_at = 0.0
@@ -232,10 +249,11 @@ class Rs485Board:
                                 f"{getattr(self.bus, 'last_error', '') or 'cannot open'}")
                 return
             self._set_fault(0, "link", False)
-        await self._read_mains()
+        held = await self._read_mains()
         await self._read_next_ev_meter()
         for t in self.tracks.values():
             await self._poll(t)
+        self._release_mains(held)
         await self._handshakes()
         await self._broadcast()
         if self._config_dirty:
@@ -273,13 +291,16 @@ class Rs485Board:
                                 f"({t.missed * self.options.cycle_s:.0f} s)")
             return
         previous = t.status
-        if master.on_answer(t, status, now):
+        joined = master.on_answer(t, status, now)
+        if not t.drawing:
+            self._left_c.add(n)
+        self._report(t, status, previous)  # its state first: the controller never sees a stale one unfaulted
+        if joined:
             self._set_fault(n, "node_offline", False, f"node {n} (address {t.config.address}) answers")
             log.info("node %d (address %d) joined: state %s", n, t.config.address, status.state_name)
             self._config_dirty = True
             t.ev_meter_known = False
             await self._send(access_write(t.config.address, 1))
-        self._report(t, status, previous)
 
     def _report(self, t: NodeTrack, st: NodeStatus, previous: NodeStatus | None) -> None:
         n = t.config.connector
@@ -299,12 +320,23 @@ class Rs485Board:
                 self._set_fault(n, code, active, f"node {n} error flags {st.error:#06x}")
                 if bit == RCM_TRIPPED:
                     self._emit(RcdReading(n, active))
-        if st.error & TEMP_HIGH and not old_err & TEMP_HIGH:
-            self._temperature_wanted = n
+        if (st.error ^ old_err) & TEMP_HIGH and (previous is not None or st.error & TEMP_HIGH):
+            self._temperature_wanted = n  # raised or cleared: read the node's temperature (0x000A) for the controller
         self._check_collision(t, st, previous)
 
     def _check_collision(self, t: NodeTrack, st: NodeStatus, previous: NodeStatus | None) -> None:
+        """Another master on the bus shows as a node granted B or C by someone else, or charging at a
+        current we did not broadcast (3 cycles in a row)."""
         n = t.config.connector
+        foreign = None if previous is None else master.foreign_grant(
+            previous.state, st.state, granted_b=t.granted_b, granted_c=t.granted_c)
+        t.granted_b = t.granted_c = False
+        if foreign is not None:
+            self._mismatch[n] = COLLISION_CYCLES
+            self._set_fault(0, "second_master", True,
+                            f"node {n} (address {t.config.address}) {foreign}: another master (a SmartEVSE with "
+                            f"LoadBl=Master) is on the bus; set it to Node or Disabled")
+            return
         sent = self._last_broadcast[t.config.slot]
         steady = previous is not None and previous.state == st.state and st.state in (STATE_B, STATE_C)
         if steady and st.current_da != sent:
@@ -322,7 +354,10 @@ class Rs485Board:
     async def _handshakes(self) -> None:
         for t in self.tracks.values():
             for req in master.node_writes(t, min_current_a=self.options.min_current_a, mode=self.options.mode):
-                await self._send(req)
+                if await self._send(req) is not False:
+                    t.granted_b = t.granted_b or master.grants_b(req)
+                    if master.grants_c(req):
+                        t.granted_c = t.drawing = True  # in C from this write on: it draws its broadcast slot
         n = self._temperature_wanted
         if n is not None:
             self._temperature_wanted = None
@@ -334,6 +369,8 @@ class Rs485Board:
         slots = master.balanced_slots(list(self.tracks.values()))
         if await self._send(balanced_broadcast(slots, self._mains_da)) is not False:
             self._last_broadcast = slots
+            for t in self.tracks.values():
+                t.wire_da = slots[t.config.slot]
             self.stats.broadcasts += 1
             self.stats.early_broadcasts += early
 
@@ -342,14 +379,31 @@ class Rs485Board:
             await self._broadcast(early=True)
 
     # ------------------------------------------------------------------ meters on the bus
-    async def _read_mains(self) -> None:
+    async def _read_mains(self) -> list[HalEvent]:
+        """Read the mains meter; its events are held until the nodes are polled (:meth:`_release_mains`)."""
         m = self.options.mains_meter
         if m is None:
-            return
-        values = await self._meter(0, m.definition, m.address)
+            return []
+        self._drawing_at_read = {n for n, t in self.tracks.items() if t.drawing and t.is_online}
+        self._left_c.clear()
+        held: list[HalEvent] = []
+        values = await self._meter(0, m.definition, m.address, held)
         if values is not None:
             self._mains_da = (round(values.current_a[0] * 10), round(values.current_a[1] * 10),
                               round(values.current_a[2] * 10))
+        return held
+
+    def _release_mains(self, held: list[HalEvent]) -> None:
+        """Emit the mains reading with the TotalCurrent of its instant: the broadcast slots of the nodes
+        in C at the read, less those whose answer in this cycle's poll is not C -- a node that left C
+        (unplugged, EV done, fault) may have left before the read, and counting it would make the base
+        load look smaller.  A node that did not answer is still counted: silent, it hears the
+        broadcast and draws its slot until it is offline (then it gets 0)."""
+        amps = sum(self.tracks[n].wire_da for n in self._drawing_at_read - self._left_c) / 10.0
+        for event in held:
+            if isinstance(event, MeterReading):
+                self._last_mains = (event, amps)
+            self._emit(event)
 
     async def _read_next_ev_meter(self) -> None:
         with_meter = [t for t in self.tracks.values() if t.config.ev_meter and t.is_online]
@@ -368,20 +422,31 @@ class Rs485Board:
         key = METER_INDEX.get(t.ev_meter_type, self.options.ev_meter_default)
         await self._meter(t.config.connector, METERS[key], t.ev_meter_address)
 
-    async def _meter(self, connector: int, definition: MeterDefinition, address: int) -> MeterValues | None:
+    async def _meter(self, connector: int, definition: MeterDefinition, address: int,
+                     held: list[HalEvent] | None = None) -> MeterValues | None:
+        """One meter poll; its events are emitted, or appended to ``held`` when given."""
         watch = self._watch[connector]
         now = self.clock.monotonic()
+        emit = self._emit if held is None else held.append
         try:
             values = await read_meter(self.bus, definition, address)
         except (BusError, DecodeError) as exc:
             for event in watch.failure(now, exc, self._started_at):
-                self._emit(event)
+                emit(event)
             return None
         for item in watch.reading(now, values):
-            self._emit(item)
+            emit(item)
         return values
 
     # ------------------------------------------------------------------ helpers
+    def charging_at_reading(self, reading: MeterReading) -> float | None:
+        """The firmware's TotalCurrent (A) when the mains ``reading`` was taken: the balanced currents on
+        the wire to the nodes then in C.  The energy manager's Baseload is ``Imeasured - TotalCurrent``
+        of the *same* instant, so a reading taken before a grant or a change reached the wire is still
+        read right.  None for another reading than the last one of the mains meter on this bus."""
+        last, amps = self._last_mains
+        return amps if last is reading else None
+
     def _emit(self, event: HalEvent) -> None:
         if isinstance(event, MeterReading) and event.connector in self._parts:
             meter = self._parts[event.connector].meter
@@ -393,9 +458,50 @@ class Rs485Board:
         if self._faults.get((connector, code), False) == active:
             return
         self._faults[(connector, code)] = active
+        now = self.clock.monotonic()
+        for n in self.tracks if connector == 0 else (connector,):
+            problem = self._problem(n)
+            if problem is not None:
+                self._last_problem[n] = (problem, None)
+            elif n in self._last_problem and self._last_problem[n][1] is None:
+                self._last_problem[n] = (self._last_problem[n][0], now)  # cleared now
         (log.error if active else log.info)("RS485 fault %s %s%s", code, "ACTIVE" if active else "cleared",
                                             f": {detail}" if detail else "")
         self._emit(BoardFault(connector, code, active, detail))
+
+    def connector_problem(self, connector: int) -> tuple[str, str] | None:
+        """Why connector ``connector`` is faulted, in the board's words: (code, text of at most 50
+        characters) for the OCPP status (vendorErrorCode, info).  A silent node first, then the bus
+        (link, a second master), then the node's error flags.  When nothing is wrong any more, the
+        last problem (None if there never was one): the controller may not have seen the clearing
+        event yet, and its fault is still this one (for ``PROBLEM_GRACE_S`` after it cleared)."""
+        problem = self._problem(connector)
+        if problem is not None:
+            return problem
+        last, cleared_at = self._last_problem.get(connector, (None, None))
+        if last is not None and cleared_at is not None and self.clock.monotonic() - cleared_at <= PROBLEM_GRACE_S:
+            return last
+        return None
+
+    def _problem(self, connector: int) -> tuple[str, str] | None:
+        t = self.tracks.get(connector)
+        if t is None:
+            return None
+        address = t.config.address
+        for n, code in ((connector, "node_offline"), (0, "link"), (0, "second_master"),
+                        *((connector, c) for c in HARD_FLAGS.values())):
+            if not self._faults.get((n, code), False):
+                continue
+            if code == "node_offline":
+                if not t.ever_seen:
+                    return code, f"node at address {address} never answered"
+                return code, f"node at address {address} silent for {t.missed * self.options.cycle_s:.0f} s"
+            if code == "link":
+                return code, f"RS485 bus {self.bus.describe()} down"[:50]
+            if code == "second_master":
+                return code, "another master is on the RS485 bus"
+            return code, f"node at address {address}: {FLAG_TEXT.get(code, code)}"
+        return None
 
     def fault_active(self, code: str, connector: int | None = None) -> bool:
         return any(on for (c, k), on in self._faults.items() if k == code and (connector is None or c == connector))

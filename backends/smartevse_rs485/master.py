@@ -26,6 +26,7 @@ from backends.smartevse_rs485.protocol import (
     LESS_6A,
     REG_ERROR,
     REG_MODE,
+    REG_STATE,
     STATE_ACTSTART,
     STATE_B,
     STATE_B1,
@@ -35,6 +36,7 @@ from backends.smartevse_rs485.protocol import (
     STATE_COMM_B_OK,
     STATE_COMM_C,
     STATE_COMM_C_OK,
+    STATE_NAMES,
     NodeStatus,
     Request,
     state_write,
@@ -83,6 +85,12 @@ class NodeTrack:
     ev_meter_address: int = 0
     ev_meter_known: bool = False
     writes: int = 0
+    #: the node's slot of the last balanced-current broadcast (dA) and whether it draws it: in C as
+    #: last polled, or granted COMM_C_OK since (what the mains meter sees of this node)
+    wire_da: int = 0
+    drawing: bool = False
+    granted_b: bool = False  # this master wrote COMM_B_OK / COMM_C_OK since the node's last poll
+    granted_c: bool = False
     counters: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -107,6 +115,7 @@ def on_answer(track: NodeTrack, status: NodeStatus, now: float) -> bool:
         track.request_state = track.request_since = None
     if track.pause_request is not None and status.state not in PAUSABLE:
         track.pause_request = None  # reached (or the EV left): nothing more to write
+    track.drawing = status.state == STATE_C
     return joined
 
 
@@ -118,6 +127,7 @@ def on_silence(track: NodeTrack) -> bool:
     track.online -= 1
     if track.online == 0:
         track.status = None
+        track.drawing = False  # the firmware master sets an offline node to A / 0 A
         track.request_state = track.request_since = None
         return True
     return False
@@ -155,6 +165,31 @@ def node_writes(track: NodeTrack, *, min_current_a: float, mode: int) -> list[Re
         out.append(Request(unit, FC_WRITE_SINGLE, REG_MODE, values=(mode,)))
     track.writes += len(out)
     return out
+
+
+#: States a node reaches only by a master's COMM_B_OK (B, PWM on) or COMM_C_OK (C, contactors closed).
+AFTER_B_GRANT = frozenset({STATE_COMM_B_OK, STATE_B, STATE_COMM_C, STATE_COMM_C_OK, STATE_C})
+AFTER_C_GRANT = frozenset({STATE_COMM_C_OK, STATE_C})
+
+
+def foreign_grant(previous: int, state: int, *, granted_b: bool, granted_c: bool) -> str | None:
+    """A node moved into a state only a master's grant leads to, and this master wrote no such grant
+    since the previous poll: another master is on the bus.  Returns what happened, or None."""
+    if previous not in AFTER_B_GRANT and state in AFTER_B_GRANT and not granted_b:
+        return f"went from {STATE_NAMES.get(previous, previous)} to {STATE_NAMES.get(state, state)} without our COMM_B_OK"
+    if previous not in AFTER_C_GRANT and state in AFTER_C_GRANT and not granted_c:
+        return f"went from {STATE_NAMES.get(previous, previous)} to {STATE_NAMES.get(state, state)} without our COMM_C_OK"
+    return None
+
+
+def grants_b(req: Request) -> bool:
+    """Is ``req`` the master's COMM_B_OK write?"""
+    return req.function != FC_WRITE_SINGLE and req.address == REG_STATE and req.values[:1] == (STATE_COMM_B_OK,)
+
+
+def grants_c(req: Request) -> bool:
+    """Is ``req`` the master's COMM_C_OK write (the node enters C and draws its slot from then on)?"""
+    return req.function != FC_WRITE_SINGLE and req.address == REG_STATE and req.values[:1] == (STATE_COMM_C_OK,)
 
 
 def balanced_da(track: NodeTrack) -> int:

@@ -3,7 +3,7 @@
 Facts: smartevse.md §5 (load balancing), §3.2 (C2 / EnableC2), §4.8 (API-fed mains meter).
 No I/O and no asyncio: the caller passes the monotonic time ``now`` (seconds) into every call.
 One standalone charger with one or more connectors; several connectors share MaxCircuit like the
-firmware's master and its nodes, but there is no Modbus master/node balancing between SmartEVSEs.
+firmware's master and its nodes (on the smartevse-rs485 backend the connectors are SmartEVSE nodes).
 
 Wiring (the runtime does this every **2 s**, the firmware's regulation cycle)::
 
@@ -12,6 +12,7 @@ Wiring (the runtime does this every **2 s**, the firmware's regulation cycle)::
     em = EnergyManager(EnergySettings(mode=Mode.SMART, max_mains_a=25), now=clock.monotonic())
     em.feed_meter_reading(now, reading)       # HAL MeterReading: connector 0 = mains, n = EV meter
     em.feed_mains(now, l1, l2, l3)            # or directly: A per phase, signed, import positive
+                                              # (charging_a=: TotalCurrent at the reading, if known)
     em.feed_ev_meter(now, connector, l1, l2, l3)  # EV meter of a connector, or 0 = EV sub-panel meter
     em.feed_battery(now, current_a)           # home battery, + = charging (Solar only, valid 60 s)
     statuses = [ev_status_from_snapshot(controller.snapshot(n), max_current_a=settings.max_current_a)

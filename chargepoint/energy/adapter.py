@@ -13,7 +13,9 @@ def ev_status_from_snapshot(snapshot: ConnectorSnapshot, *, max_current_a: float
                             hardware_max_a: float | None = None, drawn_a: float | None = None) -> EvStatus:
     """The EvStatus of one connector from the controller's snapshot.
 
-    * ``charging``: substate C2 (or D) -- C1 (PWM withdrawn, stopping) does not count, as in the firmware.
+    * ``charging``: substate C2 (or D) without a fault -- C1 (PWM withdrawn, stopping) does not count, as
+      in the firmware, nor a faulted connector (its energy is withheld; e.g. an RS485 node gone silent,
+      which the firmware master sets to A / 0 A).
     * ``cap_a``: min of ``max_current_a`` (configured MaxCurrent), ``hardware_max_a``, the cable ampacity
       and every named limit in the snapshot that is *not* the energy manager's own (ocpp, override,
       any other name an integration sets), so the balancer never allocates above what the others allow.
@@ -30,7 +32,7 @@ def ev_status_from_snapshot(snapshot: ConnectorSnapshot, *, max_current_a: float
     return EvStatus(
         connector=snapshot.connector,
         connected=snapshot.ev_connected,
-        charging=snapshot.ev_connected and snapshot.substate in (SubState.C2, SubState.D),
+        charging=snapshot.ev_connected and snapshot.substate in (SubState.C2, SubState.D) and not snapshot.faults,
         phases=snapshot.phases if snapshot.phases in (1, 3) else 3,
         offered_a=max(0.0, snapshot.offered_current_a),
         drawn_a=drawn_a,

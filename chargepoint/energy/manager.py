@@ -7,8 +7,9 @@ thresholds assume it) with the connectors' situation, and hand ``decision.comman
 (SetLimit / SetPhases) to the controller.
 
 Scope: one standalone charger with one or more connectors.  Several connectors behave like the
-firmware's master with its nodes on one circuit (MaxCircuit is shared); there is no Modbus
-master/node balancing between several SmartEVSE units.  Internal arithmetic is in deci-amperes
+firmware's master with its nodes on one circuit (MaxCircuit is shared); on the smartevse-rs485
+backend the connectors *are* SmartEVSE nodes on the RS485 bus, and the board passes the TotalCurrent
+of each mains reading's instant (``charging_a``).  Internal arithmetic is in deci-amperes
 with C integer division, like the firmware.  Deliberate choices where the firmware lines differ:
 
 * MaxSumMains headroom is ``min(Idifference, (MaxSumMains - Isum)/3)`` (dingo35 / fork), not the
@@ -110,9 +111,11 @@ class EnergyManager:
         self.last: EnergyDecision | None = None
 
     # ------------------------------------------------------------------ inputs
-    def feed_mains(self, now: float, l1: float, l2: float, l3: float) -> None:
-        """Mains (grid) currents per phase in A, signed, import positive.  Raises ValueError naming a bad field."""
-        self.meters.feed_mains(now, l1, l2, l3)
+    def feed_mains(self, now: float, l1: float, l2: float, l3: float, charging_a: float | None = None) -> None:
+        """Mains (grid) currents per phase in A, signed, import positive; ``charging_a``: the TotalCurrent
+        at the instant of the reading when known (see :meth:`feed_meter_reading`).  Raises ValueError
+        naming a bad field."""
+        self.meters.feed_mains(now, l1, l2, l3, charging_a)
 
     def feed_ev_meter(self, now: float, connector: int, l1: float, l2: float, l3: float) -> None:
         """EV meter of ``connector`` (1..n) or the EV sub-panel meter (0), A per phase, signed."""
@@ -122,11 +125,16 @@ class EnergyManager:
         """Home battery current in A, positive = charging (used in Solar only, for 60 s)."""
         self.meters.feed_battery(now, current_a)
 
-    def feed_meter_reading(self, now: float, reading: MeterReading) -> None:
-        """A HAL MeterReading: connector 0 is the mains meter, 1..n the connectors' EV meters."""
+    def feed_meter_reading(self, now: float, reading: MeterReading, charging_a: float | None = None) -> None:
+        """A HAL MeterReading: connector 0 is the mains meter, 1..n the connectors' EV meters.
+
+        ``charging_a`` (mains only): the TotalCurrent -- the sum of the currents given to the charging
+        connectors -- at the instant of the reading, when the board knows it (the RS485 master: what
+        was on the wire).  Baseload is then computed against it instead of against the currents
+        offered now, which a reading taken before the latest change does not show yet."""
         l1, l2, l3 = reading.current_a
         if reading.connector == 0:
-            self.meters.feed_mains(now, l1, l2, l3)
+            self.meters.feed_mains(now, l1, l2, l3, charging_a)
         else:
             self.meters.feed_ev_meter(now, reading.connector, l1, l2, l3)
 
@@ -212,7 +220,9 @@ class EnergyManager:
         irms = battery_corrected(self.meters.mains.da, battery, s.enable_c2)
         imeasured = max(irms)
         isum = sum(irms)
-        baseload = imeasured - total_da
+        # Baseload = Imeasured - TotalCurrent, both of the same instant (the reading's, when known)
+        at_reading = self.meters.mains.charging_da
+        baseload = imeasured - (total_da if at_reading is None else at_reading)
         circuit_applies = multi or ev_imeasured is not None
         fresh = self.meters.mains_seq != self._used_mains_seq
         self._used_mains_seq = self.meters.mains_seq

@@ -72,6 +72,8 @@ def check_api_da(name: str, value: object) -> int:
 class PhaseReading:
     at: float
     da: tuple[int, int, int]
+    #: mains only: TotalCurrent (dA) when the reading was taken, if the board knows it (None: unknown)
+    charging_da: int | None = None
 
 
 class Measurements:
@@ -85,9 +87,10 @@ class Measurements:
         self._battery_at: float | None = None
 
     # -- feeding -----------------------------------------------------------------------
-    def feed_mains(self, now: float, l1: float, l2: float, l3: float) -> None:
+    def feed_mains(self, now: float, l1: float, l2: float, l3: float, charging_a: float | None = None) -> None:
         values = [check_current(n, v) for n, v in (("l1", l1), ("l2", l2), ("l3", l3))]
-        self.mains = PhaseReading(now, (to_da(values[0]), to_da(values[1]), to_da(values[2])))
+        charging = None if charging_a is None else to_da(check_current("charging_a", charging_a))
+        self.mains = PhaseReading(now, (to_da(values[0]), to_da(values[1]), to_da(values[2])), charging)
         self.mains_seq += 1
 
     def feed_ev_meter(self, now: float, connector: int, l1: float, l2: float, l3: float) -> None:

@@ -43,7 +43,13 @@ class StatusReporter:
                             finishing=tm.finishing(connector))
         res = ctx.reservations
         reserved = res is not None and res.reserved_for(connector) is not None
-        return status_of(self.station.snapshot(connector), activity, reserved, operative)
+        return status_of(self.station.snapshot(connector), activity, reserved, operative,
+                         self._board_problem(connector))
+
+    def _board_problem(self, connector: int) -> tuple[str, str] | None:
+        """(code, short text) of a board that explains its ``board`` fault on ``connector``."""
+        ask = getattr(getattr(self.station, "board", None), "connector_problem", None)
+        return ask(connector) if ask is not None else None
 
     def current_status(self, connector: int) -> str:
         return self.compute(connector).status
@@ -82,11 +88,13 @@ class StatusReporter:
 
     def notification(self, connector: int, st: ConnectorStatus | None = None) -> dict[str, Any]:
         """The StatusNotification.req payload of ``connector`` now."""
-        status, code, info = st if st is not None else self.compute(connector)
+        status, code, info, vendor_code = st if st is not None else self.compute(connector)
         payload: dict[str, Any] = {"connectorId": connector, "errorCode": code, "status": status,
                                    "timestamp": format_datetime(self.clock.now())}
         if info:
             payload["info"] = info[:50]
+        if vendor_code:
+            payload["vendorErrorCode"] = vendor_code[:50]
         return payload
 
     def _send(self, connector: int, st: ConnectorStatus, triggered: bool = False) -> asyncio.Future[dict[str, Any]]:

@@ -257,7 +257,9 @@ class EnergyService:
             if item.connector != 0 and not self.ev_meters:
                 return  # the connectors' kWh meters take part in MaxCircuit only when configured
             try:
-                self.manager.feed_meter_reading(self.clock.monotonic(), item)
+                ask = getattr(getattr(self.station, "board", None), "charging_at_reading", None)  # RS485 master:
+                charging = ask(item) if ask is not None and item.connector == 0 else None  # TotalCurrent then
+                self.manager.feed_meter_reading(self.clock.monotonic(), item, charging)
             except ValueError as exc:
                 log.warning("energy_meter_reading_refused", connector=item.connector, error=str(exc))
             if item.connector != 0:

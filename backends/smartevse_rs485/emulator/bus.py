@@ -35,6 +35,10 @@ from backends.smartevse_rs485.protocol import (
     READ_FUNCTIONS,
     REG_BALANCED,
     STATE_C,
+    STATE_COMM_B,
+    STATE_COMM_B_OK,
+    STATE_COMM_C,
+    STATE_COMM_C_OK,
     FrameError,
     decode_request,
     encode_response,
@@ -132,10 +136,15 @@ class NodeBus:
             self.mains_source.set(current_a=total)
 
     def _foreign_broadcast(self, now: float) -> None:
-        values = [100] * 8 + [0, 0, 0]  # another master grants everyone 10 A
+        """Another master (a SmartEVSE at LoadBl=Master): it grants every request and gives everyone 10 A."""
+        values = [100] * 8 + [0, 0, 0]
         for node in self.nodes.values():
-            if not node.deaf:
-                node.firmware.receive_balanced(values, now)
+            if node.deaf:
+                continue
+            fw = node.firmware
+            if fw.state in (STATE_COMM_B, STATE_COMM_C):
+                fw.write(0, [STATE_COMM_B_OK if fw.state == STATE_COMM_B else STATE_COMM_C_OK, 0], now)
+            fw.receive_balanced(values, now)
 
     # ------------------------------------------------------------------ EVs and faults
     def node(self, address: int) -> EmulatedNode:

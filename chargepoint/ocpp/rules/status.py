@@ -1,6 +1,9 @@
 """The OCPP status of a connector (StatusNotification, OCPP 1.6 §4.9 / §7.7), as a pure function.
 
-* a fault -> Faulted with the fault's ChargePointErrorCode (:data:`FAULT_ERROR_CODE`);
+* a fault -> Faulted with the fault's ChargePointErrorCode (:data:`FAULT_ERROR_CODE`); a named fault
+  before the generic ``board`` one; a ``board`` fault the board explains (``problem``: its code and a
+  short text, e.g. an RS485 node gone silent) -> the status and errorCode of :data:`BOARD_PROBLEM`,
+  the text as info and the code as vendorErrorCode;
 * transaction running: EV side disconnected -> SuspendedEV ("EV side disconnected"); C2 -> Charging;
   PWM offered but the EV does not draw (B2, or B with an offer) -> SuspendedEV; energy withheld by the
   EVSE (B1/C1: no PWM) -> SuspendedEVSE;
@@ -15,14 +18,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from chargepoint.controller.types import ConnectorSnapshot, IecState, SubState
-from chargepoint.ocpp.error_codes import FAULT_ERROR_CODE
+from chargepoint.controller.types import ConnectorSnapshot, Fault, IecState, SubState
+from chargepoint.ocpp.error_codes import BOARD_PROBLEM, FAULT_ERROR_CODE
 
 
 class ConnectorStatus(NamedTuple):
     status: str  # ChargePointStatus
     error_code: str  # ChargePointErrorCode
     info: str | None = None  # StatusNotification.info (cut to 50 characters when sent)
+    vendor_error_code: str | None = None  # StatusNotification.vendorErrorCode (50 characters)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +47,18 @@ def station_status_of(operative: bool) -> ConnectorStatus:
 
 
 def status_of(snapshot: ConnectorSnapshot, activity: Activity = IDLE, reserved: bool = False,
-              operative: bool = True) -> ConnectorStatus:
+              operative: bool = True, problem: tuple[str, str] | None = None) -> ConnectorStatus:
     """The status of a physical connector: its controller ``snapshot``, the transaction
-    ``activity``, whether a reservation makes it show Reserved, and its effective availability
-    (ChangeAvailability of the connector and of connector 0)."""
+    ``activity``, whether a reservation makes it show Reserved, its effective availability
+    (ChangeAvailability of the connector and of connector 0), and the board's own words for a
+    ``board`` fault (``problem`` = (code, short text), or None)."""
     if snapshot.faults:
-        fault = sorted(snapshot.faults, key=str)[0]
+        named = sorted((f for f in snapshot.faults if f is not Fault.BOARD), key=str)
+        if not named and problem is not None:
+            code, text = problem
+            status, error_code = BOARD_PROBLEM.get(code, ("Faulted", "InternalError"))
+            return ConnectorStatus(status, error_code, text or code, code[:50])
+        fault = named[0] if named else Fault.BOARD
         return ConnectorStatus("Faulted", FAULT_ERROR_CODE.get(fault, "OtherError"), str(fault))
     if activity.transaction:
         if not snapshot.ev_connected:
