@@ -193,9 +193,10 @@ async def run_fleet(scn: Scenario, clock: Clock, *, progress: Callable[[float], 
     t0 = clock.monotonic()
     col = _Collector(clock, t0, result, frame_events=False)
     run = FleetRun(scn, clock, col)
-    every = scn.fleet.summary_every or max(1.0, scn.duration / SUMMARIES)
-    summaries: list[tuple[float, int, int, Any]] = [(k * every, 2, k, None)
-                                                    for k in range(1, int(scn.duration // every) + 1)]
+    every = scn.fleet.summary_every
+    times = ([k * every for k in range(1, int(scn.duration / every + 1e-9) + 1)] if every
+             else [scn.duration * k / SUMMARIES for k in range(1, SUMMARIES + 1)])
+    summaries: list[tuple[float, int, int, Any]] = [(t, 2, k, None) for k, t in enumerate(times)]
     tasks: list[asyncio.Task[Any]] = []
     ticker: asyncio.Task[None] | None = None
     try:

@@ -443,9 +443,9 @@ def _run(main: Callable[[Clock], Any], scn: Scenario, realtime: bool,
          wall_timeout: float | None = DEFAULT_WALL_TIMEOUT) -> RunResult:
     if realtime:
         real = RealClock()
-        return real.run(main(real))  # type: ignore[no-any-return]
+        return real.run(main(real))
     clock = VirtualClock(scn.start)
-    return clock.run(main(clock), wall_timeout=wall_timeout)  # type: ignore[no-any-return]
+    return clock.run(main(clock), wall_timeout=wall_timeout)
 
 
 def tty_progress(name: str) -> Callable[[float], None] | None:
