@@ -109,7 +109,14 @@ def run_workers(args: argparse.Namespace, argv: list[str]) -> int:
 
     i, n = parse_shard(args.shard)
     k = args.workers
-    procs = []
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def stop_workers(signum: int, frame: object) -> None:  # SIGTERM/SIGINT of the parent stop every worker
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+
+    previous = {sig: signal.signal(sig, stop_workers) for sig in (signal.SIGTERM, signal.SIGINT)}
     for j in range(k):
         child = [a for a in _strip(argv, ("--workers", "--shard", "--http", "--export"))]
         child += ["--shard", f"{i * k + j}/{n * k}"]
@@ -124,10 +131,9 @@ def run_workers(args: argparse.Namespace, argv: list[str]) -> int:
         procs.append(subprocess.Popen([sys.executable, "-m", "chargepoint", "fleet", *child]))
     try:
         codes = [p.wait() for p in procs]
-    except KeyboardInterrupt:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        codes = [p.wait() for p in procs]
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return max(codes, default=0)
 
 
