@@ -124,16 +124,16 @@ class FrameCheck:
         if self.sample >= 1.0:
             return True
         kind = (frame.message_type, frame.action)
-        if kind not in self._kinds:
+        first = kind not in self._kinds
+        if first:
             self._kinds.add(kind)
-            return True
+        whole = False
         if self.cp_sample > 0.0:
             chosen = self._cp_chosen.get(frame.cp_id)
             if chosen is None:
                 chosen = self._cp_chosen[frame.cp_id] = cp_in_sample(frame.cp_id, self.cp_sample)
-            if chosen:
-                return True
-        return self.sample > 0.0 and self._rng.random() < self.sample
+            whole = chosen
+        return first or whole or (self.sample > 0.0 and self._rng.random() < self.sample)
 
     def _check(self, frame: Frame, where: str) -> None:
         errors = self.validate(frame.message_type, frame.action, frame.payload, IN, frame.unique_id)
