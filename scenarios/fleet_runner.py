@@ -130,7 +130,14 @@ class FleetRun:
             await self.csms.go_offline(step.args["seconds"])
         elif step.kind == "clock":
             self.clock.set_wall_offset(self.clock.wall_offset + step.args["jump"])
+        elif step.kind == "csms_restart":
+            await self.csms.stop()
+            tasks.append(asyncio.create_task(self._start_again(step.args["seconds"])))
         return tasks
+
+    async def _start_again(self, seconds: float) -> None:
+        await self.clock.sleep(seconds)
+        await self.csms.start()  # the same port; registrations and transactions are remembered
 
     def observe(self, exp: Expectation, index: int, result: RunResult) -> asyncio.Task[Any] | None:
         if exp.kind == "fleet":
@@ -208,7 +215,9 @@ async def run_fleet(scn: Scenario, clock: Clock, *, progress: Callable[[float], 
             if isinstance(item, Step):
                 where = f" ({len(item.targets)} charge points)" if item.targets and len(item.targets) > 1 else (
                     f" ({item.targets[0]})" if item.targets else "")
-                col.note("step", _step_text(item) + where)
+                text = (f"CSMS restarts: its port is closed for {item.args['seconds']:g} s"
+                        if item.kind == "csms_restart" else _step_text(item))
+                col.note("step", text + where)
                 tasks += await run.apply(item, result)
             elif item is None:
                 col.note("fleet", run.summary_text())

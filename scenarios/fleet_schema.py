@@ -14,7 +14,8 @@ fleet:
     - {name: depot, numbers: 1-10, connectors: 2, behaviour: {charging_at_start: 1.0}}
 steps:
   - {at: 600, group: depot, fault: {fault: rcd}}     # cp: ID, cp: [IDs] or group: NAME ('*' = all)
-  - {at: 900, offline: 300}                          # fleet-wide: offline, csms, clock
+  - {at: 900, offline: 300}                          # fleet-wide: offline, csms, clock, csms_restart
+  - {at: 1500, csms_restart: 60}                     # the CSMS's port is closed for 60 s (state kept)
   - {at: 1000, cp: EV-020, call: {action: Reset, payload: {type: Soft}, expect: Accepted}}
 expect:
   - {fleet: {booted: 50, charging: {min: 5}, errors: 0}, at: 120}
@@ -42,7 +43,7 @@ from scenarios.schema import ChargePointSpec, Expectation, Step, _expectation, _
 FLEET_KEYS = ("id", "first", "count", "ramp", "seed", "summary_every", "chargepoint", "behaviour", "group")
 #: steps acting on charge points (they need cp: or group:) and steps acting on the whole fleet's CSMS
 CP_STEPS = ("plug", "unplug", "ev", "rfid", "call", "fault", "temperature")
-FLEET_STEPS = ("csms", "offline", "clock")
+FLEET_STEPS = ("csms", "offline", "clock", "csms_restart")
 #: expectations about one charge point (cp: required) and about what every charge point sent (cp: optional)
 ONE_CP = ("state", "energy", "composite_schedule")
 ANY_CP = ("message", "no_message", "order")
@@ -84,6 +85,13 @@ class FleetSpec:
         targets = self._targets(n, required=kind in CP_STEPS, what=f"a {kind} step")
         if kind == "call" and len(targets) != 1:
             raise (n.get("group") or n).fail("a call goes to one charge point: give cp: ID")
+        if kind == "csms_restart":  # the CSMS's port closes for that long; it keeps what it knows
+            n.map(("at", "note", kind))
+            if (at := n.get("at")) is None:
+                raise n.missing("at")
+            a = n.get(kind)
+            assert a is not None
+            return Step(at.number(lo=0), kind, {"seconds": a.number(lo=0, hi=86400)}, _where(a), targets=())
         step = _step(_without(n, ("cp", "group")), self._like(targets))
         step.targets = targets
         return step

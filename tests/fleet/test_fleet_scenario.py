@@ -107,6 +107,39 @@ expect:
     assert wall >= 4.0  # the real clock: the scenario takes as long as it says
 
 
+def test_a_csms_restart_closes_its_port_and_the_fleet_comes_back_without_rebooting():
+    run = replay(parse_scenario("""name: restart
+tags: [fleet]
+duration: 300
+fleet:
+  count: 5
+  ramp: 0
+  chargepoint: {reconnect_max_s: 20, config: {MeterValueSampleInterval: 10}}
+  behaviour: {charging_at_start: 1.0, session_minutes: 60}
+steps:
+  - {at: 60, csms_restart: 30}
+expect:
+  - {fleet: {connected: 5, transactions_started: 5}, at: 50}
+  - {fleet: {connected: 0, charging: 5, queued: {min: 5}}, at: 85}
+  - {fleet: {connected: 5, queued: 0, transactions_started: 5, transactions_open: 5, errors: 0}, at: 150}
+  - {no_message: MeterValues, within: [61, 89]}
+  - {message: MeterValues, within: [90, 150], min_count: 20}
+  - {message: BootNotification, count: 5}
+""", "restart.yaml"))
+    assert run.passed, results_text(run)
+    assert any(e.text == "CSMS restarts: its port is closed for 30 s" for e in run.events)
+
+
+def test_one_charge_point_replays_on_the_real_clock_too(tmp_path, capsys):
+    path = tmp_path / "one.yaml"
+    path.write_text("name: one in real time\ntags: [t]\nduration: 3\nsteps:\n  - {at: 1, plug: 1}\n"
+                    "  - {at: 1.2, rfid: T1}\nexpect:\n  - {message: StartTransaction, payload: {idTag: T1}}\n"
+                    "  - {state: C2, at: 2.8}\n")
+    began = time.monotonic()
+    assert main(["replay", "-q", "--realtime", str(path)]) == 0, capsys.readouterr().out
+    assert time.monotonic() - began >= 3.0
+
+
 def test_a_fleet_scenario_cannot_be_recorded_as_one_trace(tmp_path, capsys):
     path = tmp_path / "f.yaml"
     path.write_text(FLEET + "expect:\n  - {fleet: {booted: 6}, at: 5}\n")
@@ -134,6 +167,8 @@ BAD = [
     (FLEET + "steps:\n  - {at: 1, group: '*', plug: 2}\n", 9, "steps[0].plug", "<= 1"),
     (FLEET + "steps:\n  - {at: 1, cp: CP-01, group: duo, plug: 1}\n", 9, "steps[0].group", "not both"),
     (FLEET + "steps:\n  - {at: 1, cp: CP-01, offline: 10}\n", 9, "steps[0].cp", "whole fleet"),
+    (FLEET + "steps:\n  - {at: 1, csms_restart: -5}\n", 9, "steps[0].csms_restart", ">= 0"),
+    (FLEET + "steps:\n  - {at: 1, group: duo, csms_restart: 5}\n", 9, "steps[0].group", "whole fleet"),
     (FLEET + "steps:\n  - {at: 1, group: duo, call: {action: Reset}}\n", 9, "steps[0].group", "one charge point"),
     (FLEET + "steps:\n  - {at: 1, cp: CP-01, mains: {currents: [1, 2, 3]}}\n", 9, "steps[0].mains", "unknown field"),
     (FLEET + "expect:\n  - {state: C2, at: 5}\n", 9, "expect[0]", "needs cp"),
