@@ -26,7 +26,6 @@ from chargepoint.fleet.member import Member
 from chargepoint.station import Station
 from scenarios.fleet_schema import COUNTS, describe_counts
 from scenarios.runner import (
-    SETTLE_S,
     ExpectationResult,
     RunResult,
     _apply,
@@ -35,6 +34,7 @@ from scenarios.runner import (
     _progress,
     _step_text,
     plan_of,
+    run_to_end,
 )
 from scenarios.schema import ChargePointSpec, Expectation, Scenario, Step
 from scenarios.stack import MainsMeter, scratch_dir
@@ -223,13 +223,7 @@ async def run_fleet(scn: Scenario, clock: Clock, *, progress: Callable[[float], 
                 col.note("fleet", run.summary_text())
             elif (task := run.observe(item, index, result)) is not None:
                 tasks.append(task)
-        await clock.sleep_until(t0 + scn.duration)
-        col.end = scn.duration
-        await clock.sleep(SETTLE_S)
-        if ticker is not None:
-            ticker.cancel()
-            progress(1.0)  # type: ignore[misc]
-        result.virtual_s = min(clock.monotonic() - t0, scn.duration)
+        await run_to_end(clock, t0, col, ticker, progress)
     except Exception as exc:  # the stack broke: report it, do not hide it
         result.error = f"{type(exc).__name__}: {exc}"
         col.note("error", result.error)

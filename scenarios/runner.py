@@ -246,21 +246,16 @@ async def run_in_clock(scn: Scenario, clock: Clock, *, trace_path: str | None = 
                 task = _observe(stack, item, index, result, col)
                 if task is not None:
                     call_tasks.append(task)
-        await clock.sleep_until(t0 + scn.duration)
-        # let what was triggered at the last instant finish (answers in flight on the loopback socket),
-        # then keep only what happened up to the end: the same timeline every run
-        col.end = scn.duration
-        await clock.sleep(SETTLE_S)
-        stack.check()
-        if stack.nodes is not None:  # the RS485 bus's broadcasts, for the balanced expectations
-            sums = stack.nodes.sums(t0)
-            for i, exp in enumerate(scn.expectations):
-                if exp.kind == "balanced":
-                    result.observations[i] = [(t, da) for t, da in sums if t <= scn.duration]
-        if ticker is not None:
-            ticker.cancel()
-            progress(1.0)  # type: ignore[misc]
-        result.virtual_s = min(clock.monotonic() - t0, scn.duration)
+
+        def check() -> None:  # after the last instant: the stack's health, the RS485 bus's broadcasts
+            stack.check()
+            if stack.nodes is not None:  # for the balanced expectations
+                sums = stack.nodes.sums(t0)
+                for i, exp in enumerate(scn.expectations):
+                    if exp.kind == "balanced":
+                        result.observations[i] = [(t, da) for t, da in sums if t <= scn.duration]
+
+        await run_to_end(clock, t0, col, ticker, progress, check=check)
     except Exception as exc:  # the stack broke: report it, do not hide it
         result.error = f"{type(exc).__name__}: {exc}"
         col.note("error", result.error)
@@ -280,6 +275,21 @@ def plan_of(scn: Scenario, observed: tuple[str, ...]) -> list[tuple[float, int, 
     plan: list[tuple[float, int, int, Any]] = [(step.at, 0, i, step) for i, step in enumerate(scn.steps)]
     plan += [(exp.args["at"], 1, i, exp) for i, exp in enumerate(scn.expectations) if exp.kind in observed]
     return plan
+
+
+async def run_to_end(clock: Clock, t0: float, col: _Collector, ticker: asyncio.Task[None] | None,
+                     progress: Callable[[float], None] | None, check: Callable[[], None] = lambda: None) -> None:
+    """Run to the scenario's end, let what was triggered at the last instant finish (answers in flight
+    on the loopback socket), then keep only what happened up to the end: the same timeline every run."""
+    scn = col.result.scenario
+    await clock.sleep_until(t0 + scn.duration)
+    col.end = scn.duration
+    await clock.sleep(SETTLE_S)
+    check()
+    if ticker is not None and progress is not None:
+        ticker.cancel()
+        progress(1.0)
+    col.result.virtual_s = min(clock.monotonic() - t0, scn.duration)
 
 
 async def _progress(clock: Clock, t0: float, duration: float, report: Callable[[float], None]) -> None:
