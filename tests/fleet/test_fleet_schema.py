@@ -25,19 +25,20 @@ from scenarios.runner import CP_TO_CSMS, replay
 from scenarios.schema import parse_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
-#: the quietest member in 12 minutes: BootNotification, SecurityEventNotification, StatusNotification x
+#: the quietest member in 10 minutes: BootNotification, SecurityEventNotification, StatusNotification x
 #: (connectors + 1) twice (the outage), Heartbeats every 2 minutes
 MIN_FRAMES_PER_CP = 8
 
 HUNDRED = """name: schema check of 100 charge points
 tags: [fleet, OCPP 1.6 schemas]
-duration: 720
+duration: 600
 csms: {heartbeat_interval: 120, whitelist: {GOOD: Accepted, BAD: Blocked}}
 fleet:
   count: 100
   ramp: 50/s
   chargepoint:
     meter_interval_s: 10
+    reconnect_max_s: 30
     config:
       MeterValueSampleInterval: 30
       MeterValuesSampledData: [Energy.Active.Import.Register, Power.Active.Import, Current.Import, Voltage]
@@ -51,24 +52,24 @@ fleet:
       behaviour: {faults_per_hour: 8, fault_kinds: [rcd, overtemp, weld, diode, lock], fault_s: 60}
     - {name: scripted, numbers: 91-100, behaviour: {arrivals_per_hour: 0}}
 steps:
-  - {at: 240, offline: 60}
-  - {at: 400, cp: CP-00100, call: {action: Reset, payload: {type: Soft}, expect: Accepted}}
-  - {at: 405, cp: CP-00099, call: {action: TriggerMessage, payload: {requestedMessage: StatusNotification}}}
-  - {at: 410, cp: CP-00098, call: {action: GetConfiguration, payload: {}}}
-  - {at: 415, cp: CP-00097, call: {action: ChangeConfiguration, payload: {key: HeartbeatInterval, value: "60"},
+  - {at: 100, offline: 60}
+  - {at: 300, cp: CP-00100, call: {action: Reset, payload: {type: Soft}, expect: Accepted}}
+  - {at: 305, cp: CP-00099, call: {action: TriggerMessage, payload: {requestedMessage: StatusNotification}}}
+  - {at: 310, cp: CP-00098, call: {action: GetConfiguration, payload: {}}}
+  - {at: 315, cp: CP-00097, call: {action: ChangeConfiguration, payload: {key: HeartbeatInterval, value: "60"},
                                    expect: Accepted}}
-  - {at: 420, cp: CP-00096, call: {action: RemoteStartTransaction, payload: {idTag: GOOD, connectorId: 1},
+  - {at: 320, cp: CP-00096, call: {action: RemoteStartTransaction, payload: {idTag: GOOD, connectorId: 1},
                                    expect: Accepted}}
-  - {at: 425, cp: CP-00096, plug: 1}
-  - {at: 430, cp: CP-00095, call: {action: GetCompositeSchedule, payload: {connectorId: 1, duration: 600}}}
-  - {at: 435, cp: CP-00094, call: {action: DataTransfer, payload: {vendorId: org.example}}}
-  - {at: 440, cp: CP-00093, call: {action: GetLocalListVersion}}
-  - {at: 445, cp: CP-00092, call: {action: ChangeAvailability, payload: {connectorId: 0, type: Inoperative}}}
-  - {at: 600, cp: CP-00096, call: {action: RemoteStopTransaction, payload: {transactionId: 1}}}
-  - {at: 610, cp: CP-00096, unplug: 1}
+  - {at: 325, cp: CP-00096, plug: 1}
+  - {at: 330, cp: CP-00095, call: {action: GetCompositeSchedule, payload: {connectorId: 1, duration: 600}}}
+  - {at: 335, cp: CP-00094, call: {action: DataTransfer, payload: {vendorId: org.example}}}
+  - {at: 340, cp: CP-00093, call: {action: GetLocalListVersion}}
+  - {at: 345, cp: CP-00092, call: {action: ChangeAvailability, payload: {connectorId: 0, type: Inoperative}}}
+  - {at: 450, cp: CP-00096, call: {action: RemoteStopTransaction, payload: {transactionId: 1}}}
+  - {at: 460, cp: CP-00096, unplug: 1}
 expect:
   - {fleet: {booted: 100, errors: 0}, at: 60}
-  - {fleet: {booted: 100, connected: 100, queued: 0, errors: 0, restarts: 1}, at: 710}
+  - {fleet: {booted: 100, connected: 100, queued: 0, errors: 0, restarts: 1}, at: 590}
 """
 
 
@@ -95,7 +96,7 @@ def test_every_frame_of_100_charge_points_is_valid(ocpp_schema_check):
     assert set(by_cp) == ids
     assert min(by_cp.values()) >= MIN_FRAMES_PER_CP, by_cp.most_common()[-5:]
     assert by_cp == sent  # every frame every charge point sent was checked, none twice
-    assert sum(by_cp.values()) > 2000
+    assert sum(by_cp.values()) > 1500
     kinds = set(ocpp_schema_check.checked_by_action)
     wanted = {f"CALL {a}" for a in ("BootNotification", "StatusNotification", "Heartbeat", "Authorize",
                                      "StartTransaction", "MeterValues", "StopTransaction", "SecurityEventNotification")}
@@ -124,6 +125,21 @@ async def _listening(port: int, within: float) -> None:
             await asyncio.sleep(0.2)
 
 
+def _settled(fleet: Fleet) -> bool:
+    if len(fleet.drivers) < len(fleet.members):
+        return False
+    for m in fleet.members.values():
+        ctx = m.client.ctx if m.client is not None else None
+        if ctx is None:
+            return False
+        if fleet.drivers[m.cp_id].plugged:  # StartTransaction + MeterValues (their traffic replaces heartbeats)
+            if ctx.outbox.stats.tx_sent < 2:
+                return False
+        elif not ctx.outbox.stats.heartbeats:
+            return False
+    return True
+
+
 async def test_the_builtin_csms_checks_a_sample_and_counts_failures(tmp_path):
     port = _free_port()
     report = tmp_path / "check.json"
@@ -146,7 +162,12 @@ async def test_the_builtin_csms_checks_a_sample_and_counts_failures(tmp_path):
             await ws.recv()
             await ws.send('[2,"b2","DataTransfer",{"vendorId":5}]')
             await ws.recv()
-        await asyncio.sleep(5)
+        # until every member has heartbeated and the charging ones have sent MeterValues (the CSMS asks
+        # for heartbeats every 2 s), bounded for a loaded machine
+        deadline = clock.monotonic() + 30
+        while not _settled(fleet) and clock.monotonic() < deadline:
+            await clock.sleep(0.5)
+        await asyncio.sleep(1)
     finally:
         await fleet.stop()
         await asyncio.sleep(0.5)
