@@ -109,14 +109,7 @@ def run_workers(args: argparse.Namespace, argv: list[str]) -> int:
 
     i, n = parse_shard(args.shard)
     k = args.workers
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def stop_workers(signum: int, frame: object) -> None:  # SIGTERM/SIGINT of the parent stop every worker
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-
-    previous = {sig: signal.signal(sig, stop_workers) for sig in (signal.SIGTERM, signal.SIGINT)}
+    procs = []
     for j in range(k):
         child = [a for a in _strip(argv, ("--workers", "--shard", "--http", "--export"))]
         child += ["--shard", f"{i * k + j}/{n * k}"]
@@ -129,6 +122,13 @@ def run_workers(args: argparse.Namespace, argv: list[str]) -> int:
             stem, dot, ext = args.export.rpartition(".")
             child += ["--export", f"{stem}-{j}.{ext}" if dot else f"{args.export}-{j}"]
         procs.append(subprocess.Popen([sys.executable, "-m", "chargepoint", "fleet", *child]))
+
+    def forward(signum: int, _frame: object) -> None:  # SIGINT/SIGTERM: each worker stops cleanly
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         codes = [p.wait() for p in procs]
     finally:
