@@ -77,6 +77,12 @@ class MemberTarget:
     def house(self) -> SimHouse | None:
         return None
 
+    #: no emulated RS485 nodes on a fleet member (the rs485 stack's seam)
+    nodes: None = None
+
+    def energy_wh(self, connector: int) -> float:
+        return self.board.energy_wh(connector)
+
 
 class FleetRun:
     """The CSMS, the fleet and what the run counts."""
