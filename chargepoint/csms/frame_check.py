@@ -89,7 +89,7 @@ class FrameCheck:
         self._lock = threading.Lock()
         #: called by :meth:`close` (e.g. the validator's own close)
         self.on_close: Callable[[], None] | None = None
-        self._queue: queue.Queue[tuple[Frame, str] | None] | None = None
+        self._queue: queue.Queue[Frame | None] | None = None
         self._thread: threading.Thread | None = None
         if threaded:
             self._queue = queue.Queue(maxsize=backlog)
@@ -101,22 +101,21 @@ class FrameCheck:
         if frame.direction != IN:
             return
         self.seen += 1
-        where = f"{frame.cp_id} frame #{frame.seq} {frame.raw[:300]}"
         if frame.message_type == INVALID:
-            self._failed(where, ["not an OCPP-J frame"])
+            self._failed(frame, ["not an OCPP-J frame"])
             return
         if frame.message_type == CALLERROR and not self.check_callerrors:
             return
         if frame.message_type == CALLRESULT and frame.action is None:
-            self._failed(where, ["CALLRESULT answers no outstanding CALL of the central system"])
+            self._failed(frame, ["CALLRESULT answers no outstanding CALL of the central system"])
             return
         if frame.message_type not in (CALL, CALLRESULT, CALLERROR) or not self._chosen(frame):
             return
         if self._queue is None:
-            self._check(frame, where)
+            self._check(frame)
             return
         try:
-            self._queue.put_nowait((frame, where))
+            self._queue.put_nowait(frame)
         except queue.Full:
             self.dropped += 1
 
@@ -135,16 +134,17 @@ class FrameCheck:
             whole = chosen
         return first or whole or (self.sample > 0.0 and self._rng.random() < self.sample)
 
-    def _check(self, frame: Frame, where: str) -> None:
+    def _check(self, frame: Frame) -> None:
         errors = self.validate(frame.message_type, frame.action, frame.payload, IN, frame.unique_id)
         with self._lock:
             self.checked += 1
             self.checked_by_cp[frame.cp_id] += 1
             self.checked_by_action[f"{frame.message_type} {frame.action}"] += 1
         if errors:
-            self._failed(where, errors)
+            self._failed(frame, errors)
 
-    def _failed(self, where: str, errors: list[str]) -> None:
+    def _failed(self, frame: Frame, errors: list[str]) -> None:
+        where = f"{frame.cp_id} frame #{frame.seq} {frame.raw[:300]}"
         with self._lock:
             self.failed += 1
             if self.keep_errors is None or len(self.errors) < self.keep_errors:
@@ -152,11 +152,11 @@ class FrameCheck:
 
     def _work(self) -> None:
         assert self._queue is not None
-        while (item := self._queue.get()) is not None:
+        while (frame := self._queue.get()) is not None:
             try:
-                self._check(*item)
+                self._check(frame)
             except Exception as exc:  # the validator died: say so in the report, keep counting
-                self._failed(item[1], [f"validator unavailable: {exc}"])
+                self._failed(frame, [f"validator unavailable: {exc}"])
 
     # -- results --------------------------------------------------------------------------------------
     def take_errors(self) -> list[str]:
