@@ -64,7 +64,8 @@ def _message(exp: Expectation, run: RunResult) -> ExpectationResult:
     calls = _cp_calls(run, action, a.get("cp"))
     in_window = [f for f in calls if _in_window(f.t, a)]
     hits = [f for f in in_window if want is None or matches(want, f.payload)]
-    what = (f"{a['cp']}: " if a.get("cp") else "") + f"{action}" + (f" ⊇ {compact(want)}" if want is not None else "") + f" {_window(a)}"
+    what = ((f"{a['cp']}: " if a.get("cp") else "") + f"{action}"
+            + (f" ⊇ {compact(want)}" if want is not None else "") + f" {_window(a)}")
     if exp.kind == "no_message":
         ok = not hits
         return ExpectationResult(exp, ok, f"no {what}", expected=f"no {what}",
@@ -141,7 +142,8 @@ def _state(exp: Expectation, index: int, run: RunResult) -> ExpectationResult:
 
 def _energy(exp: Expectation, index: int, run: RunResult) -> ExpectationResult:
     a = exp.args
-    what = (f"{a['cp']}: " if a.get("cp") else "") + f"energy of connector {a['connector']} at {a['at']:g} s = {a['wh']:g} ± {a['tolerance']:g} Wh"
+    what = ((f"{a['cp']}: " if a.get("cp") else "")
+            + f"energy of connector {a['connector']} at {a['at']:g} s = {a['wh']:g} ± {a['tolerance']:g} Wh")
     seen = run.observations.get(index)
     if seen is None:
         return ExpectationResult(exp, False, what, expected=what, actual="not observed (the run ended early)")
