@@ -359,6 +359,7 @@ async def _apply(stack: Target, step: Step, result: RunResult, col: _Collector) 
             assert stack.house is not None  # the schema allows load steps only with a sim house
             stack.house.set_load(a["name"], tuple(a["currents"]) if on else None, subpanel=a["subpanel"])
         elif step.kind in energy_steps.KINDS:
+            assert isinstance(stack, Stack)  # energy steps act on one charge point's runtime (no fleet steps)
             await energy_steps.apply(stack, step.kind, a)
         elif step.kind == "call":
             async def call() -> None:
