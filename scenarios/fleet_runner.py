@@ -25,6 +25,7 @@ from chargepoint.fleet.fleet import Fleet
 from chargepoint.fleet.member import Member
 from chargepoint.station import Station
 from scenarios.fleet_schema import COUNTS, describe_counts
+from scenarios.rs485 import NodeRig
 from scenarios.runner import (
     ExpectationResult,
     RunResult,
@@ -77,8 +78,9 @@ class MemberTarget:
     def house(self) -> SimHouse | None:
         return None
 
-    #: no emulated RS485 nodes on a fleet member (the rs485 stack's seam)
-    nodes: None = None
+    @property
+    def nodes(self) -> NodeRig | None:  # no emulated RS485 nodes on a fleet member
+        return None
 
     def energy_wh(self, connector: int) -> float:
         return self.board.energy_wh(connector)

@@ -27,6 +27,7 @@ from chargepoint.recording import TraceRecorder
 from chargepoint.station import Station
 from hal.types import MeterReading
 from scenarios import energy_steps
+from scenarios.rs485 import NodeRig
 from scenarios.schema import ChargePointSpec, Expectation, Scenario, Step
 from scenarios.stack import MainsMeter, Stack
 
@@ -316,6 +317,9 @@ class Target(Protocol):
     def mains(self) -> MainsMeter: ...
     @property
     def house(self) -> SimHouse | None: ...
+    @property
+    def nodes(self) -> NodeRig | None: ...
+    def energy_wh(self, connector: int) -> float: ...
 
 
 async def _call(stack: Target, action: str, payload: Any, timeout: float) -> CallOutcome:  # noqa: ASYNC109 - virtual time
