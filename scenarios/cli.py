@@ -39,6 +39,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--write-scenario", metavar="OUT", help="with --from-trace: write the scenario YAML here "
                                                             "(and do not replay unless files are given too)")
     p.add_argument("--record", metavar="FILE", help="also write the replay's own trace (JSONL)")
+    p.add_argument("--realtime", action="store_true", help="run on the real clock instead of virtual time (a "
+                                                           "scenario of an hour takes an hour; start: is ignored)")
     p.set_defaults(handler=_cmd_replay)
 
 
@@ -117,9 +119,14 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     runs = []
     for i, scn in enumerate(scenarios):
         trace = None
+        if args.record and scn.fleet is not None:
+            print(f"chargepoint replay: --record: {scn.file} is a fleet scenario: it cannot be recorded as one "
+                  "charge point's trace", file=sys.stderr)
+            return 2
         if args.record:
             trace = args.record if len(scenarios) == 1 else _plot_path(args.record, i, len(scenarios))
-        run = replay(scn, trace_path=trace, progress=tty_progress(scn.name) if scn.duration >= 3600 else None)
+        run = replay(scn, trace_path=trace, realtime=args.realtime,
+                     progress=tty_progress(scn.name) if scn.duration >= 3600 or args.realtime else None)
         runs.append(run)
         print(f"=== {scn.name} ({scn.file})" + (f"  tags: {', '.join(scn.tags)}" if scn.tags else ""))
         if not args.quiet:

@@ -42,8 +42,10 @@ def _in_window(t: float, args: dict[str, Any]) -> bool:
     return (after is None or t >= after) and (before is None or t <= before)
 
 
-def _cp_calls(run: RunResult, action: str) -> list[FrameRecord]:
-    return [f for f in run.frames if f.direction == CP_TO_CSMS and f.message_type == "CALL" and f.action == action]
+def _cp_calls(run: RunResult, action: str | None, cp: str | None = None) -> list[FrameRecord]:
+    """The CALLs charge points sent (of ``action``, of charge point ``cp`` in a fleet; None: all)."""
+    return [f for f in run.frames if f.direction == CP_TO_CSMS and f.message_type == "CALL"
+            and (action is None or f.action == action) and (cp is None or f.cp_id == cp)]
 
 
 def _show(frames: list[FrameRecord], limit: int = 4) -> str:
@@ -59,10 +61,11 @@ def _message(exp: Expectation, run: RunResult) -> ExpectationResult:
     a = exp.args
     action = a["action"]
     want = a.get("payload")
-    calls = _cp_calls(run, action)
+    calls = _cp_calls(run, action, a.get("cp"))
     in_window = [f for f in calls if _in_window(f.t, a)]
     hits = [f for f in in_window if want is None or matches(want, f.payload)]
-    what = f"{action}" + (f" ⊇ {compact(want)}" if want is not None else "") + f" {_window(a)}"
+    what = ((f"{a['cp']}: " if a.get("cp") else "") + f"{action}"
+            + (f" ⊇ {compact(want)}" if want is not None else "") + f" {_window(a)}")
     if exp.kind == "no_message":
         ok = not hits
         return ExpectationResult(exp, ok, f"no {what}", expected=f"no {what}",
@@ -90,7 +93,7 @@ def _message(exp: Expectation, run: RunResult) -> ExpectationResult:
 def _order(exp: Expectation, run: RunResult) -> ExpectationResult:
     seq = exp.args["sequence"]
     names = " -> ".join(s["action"] + (f" ⊇ {compact(s['payload'])}" if s.get("payload") else "") for s in seq)
-    frames = [f for f in run.frames if f.direction == CP_TO_CSMS and f.message_type == "CALL"]
+    frames = _cp_calls(run, None, exp.args.get("cp"))
     pos = 0
     for i, item in enumerate(seq):
         found = None
@@ -114,7 +117,9 @@ def _state(exp: Expectation, index: int, run: RunResult) -> ExpectationResult:
     a = exp.args
     seen = run.observations.get(index)
     wanted = {k: v for k, v in a.items() if k not in ("at", "connector")}
-    what = f"connector {a['connector']} at {a['at']:g} s: " + ", ".join(f"{k}={v}" for k, v in wanted.items())
+    wanted.pop("cp", None)
+    what = (f"{a['cp']} " if a.get("cp") else "") + f"connector {a['connector']} at {a['at']:g} s: " + ", ".join(
+        f"{k}={v}" for k, v in wanted.items())
     if seen is None:
         return ExpectationResult(exp, False, what, expected=what, actual="not observed (the run ended early)")
     wrong = []
@@ -137,7 +142,8 @@ def _state(exp: Expectation, index: int, run: RunResult) -> ExpectationResult:
 
 def _energy(exp: Expectation, index: int, run: RunResult) -> ExpectationResult:
     a = exp.args
-    what = f"energy of connector {a['connector']} at {a['at']:g} s = {a['wh']:g} ± {a['tolerance']:g} Wh"
+    what = ((f"{a['cp']}: " if a.get("cp") else "")
+            + f"energy of connector {a['connector']} at {a['at']:g} s = {a['wh']:g} ± {a['tolerance']:g} Wh")
     seen = run.observations.get(index)
     if seen is None:
         return ExpectationResult(exp, False, what, expected=what, actual="not observed (the run ended early)")
@@ -204,6 +210,10 @@ def evaluate(exp: Expectation, index: int, run: RunResult) -> ExpectationResult:
         return _response(exp, run)
     if exp.kind in rs485.EXPECT_KINDS:
         return rs485.judge(exp, index, run)
+    if exp.kind == "fleet":
+        from scenarios.fleet_runner import judge_counts
+
+        return judge_counts(exp, index, run)
     raise ValueError(f"unknown expectation kind {exp.kind!r}")
 
 

@@ -14,18 +14,22 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from chargepoint.clock import Clock, VirtualClock
+from backends.sim.board import SimBoard
+from backends.sim.house import SimHouse
+from chargepoint.clock import DEFAULT_WALL_TIMEOUT, Clock, RealClock, VirtualClock
 from chargepoint.controller.limits import Limit
 from chargepoint.controller.types import FaultChanged, OfferedCurrentChanged, StateChanged
-from chargepoint.csms import Frame, NotConnectedError
+from chargepoint.csms import Frame, NotConnectedError, TestCsms
 from chargepoint.csms.session import CallOutcome
 from chargepoint.recording import TraceRecorder
+from chargepoint.station import Station
 from hal.types import MeterReading
 from scenarios import energy_steps
-from scenarios.schema import Expectation, Scenario, Step
-from scenarios.stack import Stack
+from scenarios.rs485 import NodeRig
+from scenarios.schema import ChargePointSpec, Expectation, Scenario, Step
+from scenarios.stack import MainsMeter, Stack
 
 CP_TO_CSMS = "cp->csms"
 SETTLE_S = 0.001
@@ -44,6 +48,7 @@ class FrameRecord:
     action: str | None
     payload: Any
     unique_id: str | None
+    cp_id: str | None = None
 
 
 @dataclass
@@ -104,8 +109,9 @@ def compact(value: Any, limit: int | None = None) -> str:
 class _Collector:
     """Listens to the CSMS frame log and the station; stamps everything with scenario time."""
 
-    def __init__(self, clock: Clock, t0: float, result: RunResult) -> None:
+    def __init__(self, clock: Clock, t0: float, result: RunResult, *, frame_events: bool = True) -> None:
         self.clock = clock
+        self.frame_events = frame_events  # a fleet's timeline shows summaries, not every frame
         self.t0 = t0
         self.result = result
         self._last: dict[int, tuple[float, float, float | None, float]] = {}
@@ -123,8 +129,11 @@ class _Collector:
         t = self.now()
         if self._late(t):
             return
-        rec = FrameRecord(t, frame.direction, frame.message_type, frame.action, frame.payload, frame.unique_id)
+        rec = FrameRecord(t, frame.direction, frame.message_type, frame.action, frame.payload, frame.unique_id,
+                          frame.cp_id)
         self.result.frames.append(rec)
+        if not self.frame_events:
+            return
         arrow = "CP -> CSMS" if frame.direction == CP_TO_CSMS else "CSMS -> CP"
         if frame.message_type == "CALLERROR":
             body = f"{frame.payload.get('errorCode')} {frame.payload.get('errorDescription', '')}".strip()
@@ -222,13 +231,7 @@ async def run_in_clock(scn: Scenario, clock: Clock, *, trace_path: str | None = 
     call_tasks: list[asyncio.Task[Any]] = []
     try:
         await stack.start()
-        plan: list[tuple[float, int, int, Any]] = []
-        for i, step in enumerate(scn.steps):
-            plan.append((step.at, 0, i, step))
-        for i, exp in enumerate(scn.expectations):
-            if exp.kind in ("state", "energy", "composite_schedule"):
-                plan.append((exp.args["at"], 1, i, exp))
-        plan.sort(key=lambda p: (p[0], p[1], p[2]))
+        plan = sorted(plan_of(scn, ("state", "energy", "composite_schedule")), key=lambda p: (p[0], p[1], p[2]))
         ticker = asyncio.create_task(_progress(clock, t0, scn.duration, progress)) if progress else None
         for at, _, index, item in plan:
             await clock.sleep_until(t0 + at)
@@ -244,21 +247,16 @@ async def run_in_clock(scn: Scenario, clock: Clock, *, trace_path: str | None = 
                 task = _observe(stack, item, index, result, col)
                 if task is not None:
                     call_tasks.append(task)
-        await clock.sleep_until(t0 + scn.duration)
-        # let what was triggered at the last instant finish (answers in flight on the loopback socket),
-        # then keep only what happened up to the end: the same timeline every run
-        col.end = scn.duration
-        await clock.sleep(SETTLE_S)
-        stack.check()
-        if stack.nodes is not None:  # the RS485 bus's broadcasts, for the balanced expectations
-            sums = stack.nodes.sums(t0)
-            for i, exp in enumerate(scn.expectations):
-                if exp.kind == "balanced":
-                    result.observations[i] = [(t, da) for t, da in sums if t <= scn.duration]
-        if ticker is not None:
-            ticker.cancel()
-            progress(1.0)  # type: ignore[misc]
-        result.virtual_s = min(clock.monotonic() - t0, scn.duration)
+
+        def check() -> None:  # after the last instant: the stack's health, the RS485 bus's broadcasts
+            stack.check()
+            if stack.nodes is not None:  # for the balanced expectations
+                sums = stack.nodes.sums(t0)
+                for i, exp in enumerate(scn.expectations):
+                    if exp.kind == "balanced":
+                        result.observations[i] = [(t, da) for t, da in sums if t <= scn.duration]
+
+        await run_to_end(clock, t0, col, ticker, progress, check=check)
     except Exception as exc:  # the stack broke: report it, do not hide it
         result.error = f"{type(exc).__name__}: {exc}"
         col.note("error", result.error)
@@ -272,6 +270,29 @@ async def run_in_clock(scn: Scenario, clock: Clock, *, trace_path: str | None = 
     return result
 
 
+def plan_of(scn: Scenario, observed: tuple[str, ...]) -> list[tuple[float, int, int, Any]]:
+    """(time, 0, index, step) for every step and (time, 1, index, expectation) for every expectation
+    of the ``observed`` kinds (looked at, at their time)."""
+    plan: list[tuple[float, int, int, Any]] = [(step.at, 0, i, step) for i, step in enumerate(scn.steps)]
+    plan += [(exp.args["at"], 1, i, exp) for i, exp in enumerate(scn.expectations) if exp.kind in observed]
+    return plan
+
+
+async def run_to_end(clock: Clock, t0: float, col: _Collector, ticker: asyncio.Task[None] | None,
+                     progress: Callable[[float], None] | None, check: Callable[[], None] = lambda: None) -> None:
+    """Run to the scenario's end, let what was triggered at the last instant finish (answers in flight
+    on the loopback socket), then keep only what happened up to the end: the same timeline every run."""
+    scn = col.result.scenario
+    await clock.sleep_until(t0 + scn.duration)
+    col.end = scn.duration
+    await clock.sleep(SETTLE_S)
+    check()
+    if ticker is not None and progress is not None:
+        ticker.cancel()
+        progress(1.0)
+    col.result.virtual_s = min(clock.monotonic() - t0, scn.duration)
+
+
 async def _progress(clock: Clock, t0: float, duration: float, report: Callable[[float], None]) -> None:
     step = max(duration / 50.0, 1.0)
     while True:
@@ -279,7 +300,29 @@ async def _progress(clock: Clock, t0: float, duration: float, report: Callable[[
         await clock.sleep(step)
 
 
-async def _call(stack: Stack, action: str, payload: Any, timeout: float) -> CallOutcome:  # noqa: ASYNC109 - virtual time
+class Target(Protocol):
+    """What steps and observations act on: the :class:`~scenarios.stack.Stack`, or one member of a fleet."""
+
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def csms(self) -> TestCsms | None: ...
+    @property
+    def spec(self) -> ChargePointSpec: ...
+    @property
+    def board(self) -> SimBoard: ...
+    @property
+    def station(self) -> Station: ...
+    @property
+    def mains(self) -> MainsMeter: ...
+    @property
+    def house(self) -> SimHouse | None: ...
+    @property
+    def nodes(self) -> NodeRig | None: ...
+    def energy_wh(self, connector: int) -> float: ...
+
+
+async def _call(stack: Target, action: str, payload: Any, timeout: float) -> CallOutcome:  # noqa: ASYNC109 - virtual time
     assert stack.csms is not None
     try:
         return await stack.csms.call(stack.spec.id, action, payload, timeout)
@@ -287,7 +330,7 @@ async def _call(stack: Stack, action: str, payload: Any, timeout: float) -> Call
         return CallOutcome("error", error_code="NotConnected", error_description=str(exc))
 
 
-async def _apply(stack: Stack, step: Step, result: RunResult, col: _Collector) -> asyncio.Task[Any] | None:
+async def _apply(stack: Target, step: Step, result: RunResult, col: _Collector) -> asyncio.Task[Any] | None:
     a = step.args
     csms = stack.csms
     assert csms is not None
@@ -320,6 +363,7 @@ async def _apply(stack: Stack, step: Step, result: RunResult, col: _Collector) -
             assert stack.house is not None  # the schema allows load steps only with a sim house
             stack.house.set_load(a["name"], tuple(a["currents"]) if on else None, subpanel=a["subpanel"])
         elif step.kind in energy_steps.KINDS:
+            assert isinstance(stack, Stack)  # energy steps act on one charge point's runtime (no fleet steps)
             await energy_steps.apply(stack, step.kind, a)
         elif step.kind == "call":
             async def call() -> None:
@@ -337,11 +381,11 @@ async def _apply(stack: Stack, step: Step, result: RunResult, col: _Collector) -
     return None
 
 
-def _observe(stack: Stack, exp: Expectation, index: int, result: RunResult, col: _Collector) -> asyncio.Task[Any] | None:
+def _observe(stack: Target, exp: Expectation, index: int, result: RunResult, col: _Collector) -> asyncio.Task[Any] | None:
     a = exp.args
     if exp.kind == "state":
         n = a["connector"]
-        seen: dict[str, Any] = {"status": _last_status(result.frames, n)}
+        seen: dict[str, Any] = {"status": _last_status(result.frames, n, stack.spec.id)}
         if n >= 1:
             snap = stack.station.snapshot(n)
             seen.update(state=str(snap.substate), iec_state=str(snap.iec_state), offered=snap.offered_current_a,
@@ -361,9 +405,10 @@ def _observe(stack: Stack, exp: Expectation, index: int, result: RunResult, col:
     return None
 
 
-def _last_status(frames: list[FrameRecord], connector: int) -> str | None:
+def _last_status(frames: list[FrameRecord], connector: int, cp_id: str | None = None) -> str | None:
     for f in reversed(frames):
         if (f.direction == CP_TO_CSMS and f.message_type == "CALL" and f.action == "StatusNotification"
+                and (cp_id is None or f.cp_id in (None, cp_id))
                 and isinstance(f.payload, dict) and f.payload.get("connectorId") == connector):
             return f.payload.get("status")
     return None
@@ -386,17 +431,36 @@ def synchronous_schema_validation() -> Iterator[None]:
 
 
 def replay(scn: Scenario, *, trace_path: str | None = None,
-           progress: Callable[[float], None] | None = None) -> RunResult:
-    """Run ``scn`` in its own VirtualClock and evaluate the expectations."""
+           progress: Callable[[float], None] | None = None, realtime: bool = False) -> RunResult:
+    """Run ``scn`` in its own VirtualClock (``realtime``: on the real clock, as long as it lasts) and
+    evaluate the expectations.  A scenario with a ``fleet:`` section runs its fleet
+    (scenarios/fleet_runner.py)."""
     from scenarios.expectations import evaluate_all
 
-    clock = VirtualClock(scn.start)
     began = time.perf_counter()
     with synchronous_schema_validation():
-        result = clock.run(run_in_clock(scn, clock, trace_path=trace_path, progress=progress))
+        if scn.fleet is not None:
+            from scenarios.fleet_runner import run_fleet
+
+            if trace_path is not None:
+                raise ValueError("a fleet scenario cannot be recorded as a trace (--record)")
+            result = _run(lambda clock: run_fleet(scn, clock, progress=progress), scn, realtime,
+                          wall_timeout=None)  # a big fleet may take long; it is not spinning
+        else:
+            result = _run(lambda clock: run_in_clock(scn, clock, trace_path=trace_path, progress=progress), scn,
+                          realtime)
     result.wall_s = time.perf_counter() - began
     result.results = evaluate_all(result)
     return result
+
+
+def _run(main: Callable[[Clock], Any], scn: Scenario, realtime: bool,
+         wall_timeout: float | None = DEFAULT_WALL_TIMEOUT) -> RunResult:
+    if realtime:
+        real = RealClock()
+        return real.run(main(real))
+    clock = VirtualClock(scn.start)
+    return clock.run(main(clock), wall_timeout=wall_timeout)
 
 
 def tty_progress(name: str) -> Callable[[float], None] | None:

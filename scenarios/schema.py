@@ -9,12 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chargepoint.clock import DEFAULT_VIRTUAL_START
 from chargepoint.csms.behaviour import CP_ACTIONS, Behaviour, BehaviourError
 from scenarios import energy_steps, rs485
 from scenarios.loader import Located, ScenarioError, load_yaml
+
+if TYPE_CHECKING:
+    from scenarios.fleet_schema import FleetSpec
 
 FAULTS = ("rcd", "overtemp", "weld", "contactor", "lock", "meter", "diode", "pilot_short", "panic")
 CONTROLLER_FAULTS = ("rcd", "overtemp", "diode", "weld", "contactor", "lock", "meter", "pilot", "board")
@@ -81,6 +84,8 @@ class Step:
     where: Where
     #: for a call: the expected response (status / payload subset / error_code)
     expect: dict[str, Any] | None = None
+    #: in a fleet scenario: the ids of the charge points the step acts on (() = the whole fleet's CSMS)
+    targets: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -103,11 +108,13 @@ class Scenario:
     csms: dict[str, Any] = field(default_factory=dict)  # Behaviour.update() changes
     steps: list[Step] = field(default_factory=list)
     expectations: list[Expectation] = field(default_factory=list)
+    #: a fleet of charge points instead of the one ``chargepoint`` (scenarios/fleet_schema.py)
+    fleet: FleetSpec | None = None
 
 
 # --------------------------------------------------------------------------- parsing
 
-TOP = ("name", "description", "tags", "duration", "start", "chargepoint", "csms", "steps", "expect")
+TOP = ("name", "description", "tags", "duration", "start", "chargepoint", "csms", "steps", "expect", "fleet")
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -137,10 +144,17 @@ def parse_scenario(text: str, file: str = "<scenario>") -> Scenario:
         scn.chargepoint = _chargepoint(n)
     if (n := root.get("csms")) is not None:
         scn.csms = _csms(n)
+    if (n := root.get("fleet")) is not None:  # a fleet scenario: its own steps and expectations
+        from scenarios import fleet_schema
+
+        scn.fleet = fleet_schema.parse_fleet(n, root.get("chargepoint"))
+        step, expectation = scn.fleet.step, scn.fleet.expectation
+    else:
+        step, expectation = _step, _expectation
     if (n := root.get("steps")) is not None:
-        scn.steps = [_step(s, scn.chargepoint) for s in n.list()]
+        scn.steps = [step(s, scn.chargepoint) for s in n.list()]
     if (n := root.get("expect")) is not None:
-        scn.expectations = [_expectation(e, scn.chargepoint) for e in n.list()]
+        scn.expectations = [expectation(e, scn.chargepoint) for e in n.list()]
     last = max([s.at for s in scn.steps] + [_latest(e) for e in scn.expectations] + [0.0])
     if (n := root.get("duration")) is not None:
         scn.duration = n.number(lo=0.001, hi=366 * 86400)

@@ -69,6 +69,14 @@ def scenario_config(spec: ChargePointSpec, data_dir: str | Path) -> Config:
     return replace(config, sim=dict(spec.sim), energy={"mains_meter": "meter", **spec.energy})
 
 
+def scratch_dir(prefix: str) -> tempfile.TemporaryDirectory[str]:
+    """A throw-away data directory, in memory where the system has one: the OCPP store commits with
+    synchronous=FULL, and fsyncs to disk would dominate a virtual-time replay."""
+    shm = Path("/dev/shm")
+    where = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+    return tempfile.TemporaryDirectory(prefix=prefix, dir=where)
+
+
 class MainsMeter:
     """An extra event source of the station: mains (connector 0) readings given by ``mains`` steps."""
 
@@ -108,11 +116,7 @@ class Stack:
         self.behaviour_changes = behaviour
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if data_dir is None:
-            # a throw-away data directory, in memory where the system has one: the OCPP store commits
-            # with synchronous=FULL, and fsyncs to disk would dominate a virtual-time replay
-            shm = Path("/dev/shm")
-            where = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
-            self._tmp = tempfile.TemporaryDirectory(prefix="scenario-", dir=where)
+            self._tmp = scratch_dir("scenario-")
             data_dir = self._tmp.name
         self.data_dir = Path(data_dir)
         self.config = scenario_config(spec, self.data_dir)

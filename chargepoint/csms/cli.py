@@ -9,6 +9,7 @@ import signal
 
 from chargepoint.clock import Clock
 from chargepoint.csms.behaviour import Behaviour, BehaviourError, parse_boot_status
+from chargepoint.csms.frame_check import FrameCheck, FrameCheckUnavailable, load_schema_validator
 from chargepoint.csms.server import TestCsms
 
 
@@ -27,6 +28,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--whitelist", default=None, metavar="TAG[,TAG...]",
                         help="accepted idTags (unknown tags are Invalid); default: accept every tag")
     parser.add_argument("--log-file", default="frames.jsonl", help="JSONL frame log (default frames.jsonl)")
+    check = parser.add_argument_group(
+        "schema check", "validate what charge points send against the official OCPP 1.6 schemas with the test "
+                        "suite's independent validator (node + npm ocpp-rpc; run from a source checkout)")
+    check.add_argument("--validate-sample", type=float, default=None, metavar="FRACTION",
+                       help="check this fraction of the frames (1 = every frame, 0.01 = one in a hundred at random), "
+                            "plus the first frame of every kind")
+    check.add_argument("--validate-cps", type=float, default=0.0, metavar="FRACTION",
+                       help="check every frame of this fraction of the charge points (a stable hash of the id)")
+    check.add_argument("--validate-report", default=None, metavar="FILE",
+                       help="write the counts and the first errors as JSON here (every 5 s and at the end)")
 
 
 def behaviour_from_args(args: argparse.Namespace) -> Behaviour:
@@ -66,13 +77,43 @@ def build_csms(args: argparse.Namespace, clock: Clock) -> TestCsms:
     )
 
 
+def build_frame_check(args: argparse.Namespace) -> FrameCheck | None:
+    """The sample schema check the options ask for (None: no check); raises FrameCheckUnavailable."""
+    sample, cps = args.validate_sample, args.validate_cps
+    if sample is None and not cps and args.validate_report is None:
+        return None
+    for name, value in (("--validate-sample", sample), ("--validate-cps", cps)):
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise BehaviourError(name, f"must be a fraction 0..1, got {value:g}")
+    validator = load_schema_validator()
+    check = FrameCheck(validator.validate, sample=1.0 if sample is None and not cps else sample or 0.0,
+                       cp_sample=cps, keep_errors=20, threaded=True)
+    check.on_close = validator.close
+    return check
+
+
+async def _write_reports(check: FrameCheck, path: str, clock: Clock) -> None:
+    while True:
+        check.write(path)
+        await clock.sleep(5.0)
+
+
 async def main(args: argparse.Namespace, clock: Clock) -> int:
     """Run until SIGINT/SIGTERM (or cancellation); returns the exit code."""
     try:
         csms = build_csms(args, clock)
+        check = build_frame_check(args)
     except BehaviourError as exc:
         print(f"chargepoint csms: {exc}")
         return 2
+    except FrameCheckUnavailable as exc:
+        print(f"chargepoint csms: --validate-*: {exc}")
+        return 2
+    reports = None
+    if check is not None:
+        csms.frame_log.listeners.append(check.on_frame)
+        if args.validate_report:
+            reports = asyncio.create_task(_write_reports(check, args.validate_report, clock))
     try:
         await csms.start()
     except OSError as exc:
@@ -92,7 +133,21 @@ async def main(args: argparse.Namespace, clock: Clock) -> int:
         for sig in installed:
             loop.remove_signal_handler(sig)
         await csms.stop()
+        if check is not None:
+            _finish_check(check, args.validate_report, reports)
     return 0
+
+
+def _finish_check(check: FrameCheck, report: str | None, task: asyncio.Task[None] | None) -> None:
+    if task is not None:
+        task.cancel()
+    check.close()
+    if report:
+        check.write(report)
+    s = check.summary()
+    print(f"schema check: {s['checked']} of {s['seen']} frames checked ({s['charge_points']} charge points), "
+          f"{s['failed']} failed, {s['dropped']} dropped" + (f"; first error: {s['errors'][0]}" if s["errors"] else ""),
+          flush=True)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -20,8 +20,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from chargepoint.csms import IN, Frame, TestCsms
-from chargepoint.csms.frames import CALL, CALLERROR, CALLRESULT, INVALID
+from chargepoint.csms import TestCsms
+from chargepoint.csms.frame_check import FrameCheck
 from tests.ocpp_schema.validator import SchemaValidator, SchemaValidatorUnavailable, unavailable_reason
 
 _CHECK_KEY = pytest.StashKey["SchemaCheck"]()
@@ -37,40 +37,17 @@ def _unavailable(reason: str) -> None:
     pytest.skip(f"OCPP schema validator unavailable: {reason}")
 
 
-class SchemaCheck:
-    """Collects schema errors of the frames charge points send to hooked CSMS instances."""
+class SchemaCheck(FrameCheck):
+    """Collects schema errors of the frames charge points send to hooked CSMS instances: every frame,
+    counted per charge point (``checked_by_cp``) and per kind (``checked_by_action``)."""
 
     def __init__(self, validator: SchemaValidator, check_callerrors: bool = False) -> None:
+        super().__init__(validator.validate, check_callerrors=check_callerrors)
         self.validator = validator
-        self.check_callerrors = check_callerrors
-        self.errors: list[str] = []
-        self.checked = 0
 
     def attach(self, csms: TestCsms) -> None:
         if self.on_frame not in csms.frame_log.listeners:
             csms.frame_log.listeners.append(self.on_frame)
-
-    def on_frame(self, frame: Frame) -> None:
-        if frame.direction != IN:
-            return
-        where = f"{frame.cp_id} frame #{frame.seq} {frame.raw[:300]}"
-        if frame.message_type == INVALID:
-            self.errors.append(f"{where}: not an OCPP-J frame")
-            return
-        if frame.message_type == CALLERROR and not self.check_callerrors:
-            return
-        if frame.message_type == CALLRESULT and frame.action is None:
-            self.errors.append(f"{where}: CALLRESULT answers no outstanding CALL of the central system")
-            return
-        if frame.message_type not in (CALL, CALLRESULT, CALLERROR):
-            return
-        self.checked += 1
-        errors = self.validator.validate(frame.message_type, frame.action, frame.payload, IN, frame.unique_id)
-        self.errors.extend(f"{where}: {e}" for e in errors)
-
-    def take_errors(self) -> list[str]:
-        errors, self.errors = self.errors, []
-        return errors
 
 
 @pytest.fixture(scope="session")
