@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import decimal
 import json
-from collections.abc import Sequence
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import fastjsonschema
