@@ -122,12 +122,18 @@ def run_workers(args: argparse.Namespace, argv: list[str]) -> int:
             stem, dot, ext = args.export.rpartition(".")
             child += ["--export", f"{stem}-{j}.{ext}" if dot else f"{args.export}-{j}"]
         procs.append(subprocess.Popen([sys.executable, "-m", "chargepoint", "fleet", *child]))
+
+    def forward(signum: int, _frame: object) -> None:  # SIGINT/SIGTERM: each worker stops cleanly
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         codes = [p.wait() for p in procs]
-    except KeyboardInterrupt:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        codes = [p.wait() for p in procs]
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return max(codes, default=0)
 
 

@@ -24,6 +24,7 @@ import asyncio
 import gc
 import logging
 import random
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,11 @@ STORES = ("shared", "per-cp")
 RAMP_BATCH = 10
 #: members between "start" and "set-up done" at once (a slow disk must not pile up thousands)
 MAX_SETTING_UP = 200
+#: members started but not yet booted (in their first BOOTING_S seconds) at once: when the CSMS or
+#: the machine cannot keep up, the ramp waits instead of piling up connects and boots -- a loop that
+#: lags by seconds would time out the members' own contactor feedback and call them faulted
+MAX_BOOTING = 100
+BOOTING_S = 30.0
 #: after this many members more, what they allocated is moved out of the garbage collector's sight
 #: (``gc.freeze``): a full collection would otherwise walk every object of every member -- seconds
 #: at 10,000 members, the loop stalled all the while -- again and again as the heap grows
@@ -136,15 +142,22 @@ class Fleet:
         clock = self.clock
         t0 = clock.monotonic()
         setting_up: set[asyncio.Task[None]] = set()
+        booting: deque[tuple[float, Member]] = deque()
         k, n = 0, len(members)
         frozen = 0
         try:
             while k < n and not self._stopping:
-                due = n if rate <= 0 else min(n, int((clock.monotonic() - t0) * rate) + 1)
-                for _ in range(min(due - k, RAMP_BATCH, MAX_SETTING_UP - len(setting_up))):
-                    task = asyncio.create_task(self._start_member(members[k]), name=f"start-{members[k].cp_id}")
+                now = clock.monotonic()
+                while booting and (booting[0][1].counts[2] or now - booting[0][0] > BOOTING_S):
+                    booting.popleft()
+                due = n if rate <= 0 else min(n, int((now - t0) * rate) + 1)
+                room = min(due - k, RAMP_BATCH, MAX_SETTING_UP - len(setting_up), MAX_BOOTING - len(booting))
+                for _ in range(max(0, room)):
+                    member = members[k]
+                    task = asyncio.create_task(self._start_member(member), name=f"start-{member.cp_id}")
                     setting_up.add(task)
                     task.add_done_callback(setting_up.discard)
+                    booting.append((now, member))
                     k += 1
                 if k >= n:
                     break
@@ -153,6 +166,8 @@ class Fleet:
                     frozen = k
                 if len(setting_up) >= MAX_SETTING_UP:
                     await asyncio.wait(set(setting_up), return_when=asyncio.FIRST_COMPLETED)
+                elif len(booting) >= MAX_BOOTING:
+                    await clock.sleep(0.02)  # until the oldest have booted
                 elif k < due:
                     await asyncio.sleep(0)  # behind the ramp: the next batch after one turn of the loop
                 else:
