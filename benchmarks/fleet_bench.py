@@ -188,7 +188,7 @@ def run(count: int, charging: int, ramp: float, window: float, base: str | None 
         api.answer_s.clear()
         api.failures = 0
         try:
-            _wait(lambda: api.summary()["booted"] >= count, 120 + 3 * count / max(ramp, 1), "all booted")
+            _wait(lambda: api.summary()["booted"] >= count, 120 + 6 * count / max(ramp, 1), "all booted")
         except TimeoutError:
             raise TimeoutError(f"not all booted: {api.summary()}") from None
         boot_s = time.monotonic() - t_start

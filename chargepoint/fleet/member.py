@@ -38,6 +38,12 @@ log = logging.getLogger("chargepoint.fleet")
 MemberCounts = tuple[int, int, int, int, int, int]
 STOPPED: MemberCounts = (0, 0, 0, 0, 0, 0)
 
+#: contactor / lock feedback deadlines of a member's controller.  Its board is simulated on the same
+#: event loop as thousands of others: a loop that lags (a boot storm, a busy shared machine) delays
+#: the simulated relay's answer, not a real one, and the default 0.5 s would latch a weld fault
+CONTACTOR_FEEDBACK_TIMEOUT_S = 5.0
+LOCK_FEEDBACK_TIMEOUT_S = 2.0
+
 
 class Member:
     """A full charge point inside a fleet."""
@@ -71,7 +77,9 @@ class Member:
         s = self.spec
         board = create_backend(self.clock, s.sim_options())
         settings = ControllerSettings(connectors=s.connectors, max_current_a=s.max_current_a,
-                                      phases=s.phases, has_lock=True)
+                                      phases=s.phases, has_lock=True,
+                                      contactor_feedback_timeout_s=CONTACTOR_FEEDBACK_TIMEOUT_S,
+                                      lock_feedback_timeout_s=LOCK_FEEDBACK_TIMEOUT_S)
         station = Station(self.clock, cast("Board", board), Controller(settings, board.capabilities))
         options = OcppOptions(
             csms_url=self.csms_url, cp_id=s.cp_id, password=s.password, security_profile=s.security_profile,
