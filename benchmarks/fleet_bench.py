@@ -187,20 +187,24 @@ def run(count: int, charging: int, ramp: float, window: float, base: str | None 
         _wait(lambda: api.summary()["running"] >= 0, 60, "fleet API")
         api.answer_s.clear()
         api.failures = 0
-        try:
-            _wait(lambda: api.summary()["booted"] >= count, 120 + 6 * count / max(ramp, 1), "all booted")
-        except TimeoutError:
-            raise TimeoutError(f"not all booted: {api.summary()}") from None
-        boot_s = time.monotonic() - t_start
-        booting_answers, booting_failures = sorted(api.answer_s), api.failures
-        load_boot = os.getloadavg()
-        ramp_s = api.summary()["ramp_s"]
-        try:
-            _wait(lambda: api.summary()["charging"] >= charging, 120, "all charging")
-            # idle members heartbeat every 60 s; charging ones keep the link alive with MeterValues (OCPP)
-            _wait(lambda: api.summary()["heartbeating"] >= count - charging, 150, "all idle heartbeating")
-        except TimeoutError as e:
-            raise TimeoutError(f"{e}: {api.summary()}") from None
+        # a boot that does not finish in time (a CSMS or machine that cannot keep up) is reported as
+        # such, and the steady state of what did boot is measured all the same
+        waits: dict[str, float | None] = {}
+        for what, pred, within in (
+                ("booted", lambda: api.summary()["booted"] >= count, 120 + 6 * count / max(ramp, 1)),
+                ("charging", lambda: api.summary()["charging"] >= charging, 120),
+                # idle members heartbeat every 60 s; charging ones keep the link alive with MeterValues
+                ("heartbeating", lambda: api.summary()["heartbeating"] >= count - charging, 150)):
+            try:
+                waits[what] = round(_wait(pred, within, what), 1)
+            except TimeoutError:
+                waits[what] = None
+            if what == "booted":
+                boot_s = time.monotonic() - t_start
+                booting_answers, booting_failures = sorted(api.answer_s), api.failures
+                load_boot = os.getloadavg()
+                at_boot = api.summary()
+                ramp_s = at_boot["ramp_s"]
         time.sleep(10.0)
         api.summary()  # resets the latency window
         load_before = os.getloadavg()
@@ -218,16 +222,20 @@ def run(count: int, charging: int, ramp: float, window: float, base: str | None 
             except subprocess.TimeoutExpired:
                 p.kill()
     f = m["fleet"]
+    per = count if waits["booted"] is not None else max(1, summary["booted"])  # per CP of what booted
     out: dict[str, Any] = {
         "count": count, "charging": charging, "ramp_per_s": ramp, "window_s": window,
-        "workers": workers, "boot_all_s": round(boot_s, 1), "boot_expected_s": round(count / ramp, 1) if ramp > 0 else 0,
-        "ramp_s": ramp_s, "boot_rate_per_s": round(count / boot_s, 1),
+        "workers": workers, "all_booted": waits["booted"] is not None, "booted_at_deadline": at_boot["booted"],
+        "all_charging": waits["charging"] is not None, "all_heartbeating": waits["heartbeating"] is not None,
+        "boot_all_s": round(boot_s, 1), "boot_expected_s": round(count / ramp, 1) if ramp > 0 else 0,
+        "ramp_s": ramp_s, "boot_rate_per_s": round(at_boot["booted"] / boot_s, 1),
         "api_while_booting": {"answers": len(booting_answers), "failures": booting_failures,
                               "max_s": round(booting_answers[-1], 3) if booting_answers else None,
                               "p99_s": round(booting_answers[int(0.99 * (len(booting_answers) - 1))], 3)
                               if booting_answers else None},
         "fleet": {"rss_mb": round(f["rss_mb"], 1), "cpu_pct": round(f["cpu_pct"], 2), "processes": f["processes"],
-                  "rss_per_cp_mb": round(f["rss_mb"] / count, 4), "cpu_per_cp_pct": round(f["cpu_pct"] / count, 5)},
+                  "per_cp_of": per,
+                  "rss_per_cp_mb": round(f["rss_mb"] / per, 4), "cpu_per_cp_pct": round(f["cpu_pct"] / per, 5)},
         "csms": {"rss_mb": round(m["csms"]["rss_mb"], 1), "cpu_pct": round(m["csms"]["cpu_pct"], 2)},
         "summary": summary, "loadavg_start": load_start, "loadavg_booted": load_boot,
         "loadavg_before": load_before, "loadavg_after": load_after,
@@ -259,14 +267,16 @@ def main() -> None:
     rows = [
         (f"fleet: {count} CPs, {charging} charging, {workers} worker(s), boot of all", f"{res['boot_all_s']} s "
          f"({res['boot_rate_per_s']}/s, ramp asked {args.ramp:g}/s)",
-         f"~{res['boot_expected_s']} s " + ("OK" if res["boot_all_s"] <= 1.1 * res["boot_expected_s"] + 10 else "MISSED")),
+         f"~{res['boot_expected_s']} s " + ("OK" if res["all_booted"] and res["boot_all_s"] <= 1.1 * res["boot_expected_s"] + 10
+                                            else "MISSED" + ("" if res["all_booted"] else
+                                                             f" (only {res['booted_at_deadline']} booted)"))),
         ("GET /api/summary while booting: answers, max, p99",
          f"{res['api_while_booting']['answers']} ({res['api_while_booting']['failures']} failed), "
          f"{res['api_while_booting']['max_s']} s, {res['api_while_booting']['p99_s']} s", ""),
         ("booted / heartbeating / charging", f"{s['booted']} / {s['heartbeating']} / {s['charging']}", ""),
-        ("fleet RSS (total, per CP)", f"{f['rss_mb']} MB, {f['rss_per_cp_mb']} MB",
+        (f"fleet RSS (total, per CP of {f['per_cp_of']})", f"{f['rss_mb']} MB, {f['rss_per_cp_mb']} MB",
          f"<= {goals['rss_per_cp_mb']} " + ("OK" if f["rss_per_cp_mb"] <= goals["rss_per_cp_mb"] else "MISSED")),
-        ("fleet CPU (total, per CP, % of a core)", f"{f['cpu_pct']} %, {f['cpu_per_cp_pct']} %",
+        (f"fleet CPU (total, per CP of {f['per_cp_of']}, % of a core)", f"{f['cpu_pct']} %, {f['cpu_per_cp_pct']} %",
          f"<= {goals['cpu_per_cp_pct']} " + ("OK" if f["cpu_per_cp_pct"] <= goals["cpu_per_cp_pct"] else "MISSED")),
         ("msgs/s, CSMS latency p50 / p99", f"{s['msgs_per_s']}, {s['latency_p50_ms']} / {s['latency_p99_ms']} ms", ""),
         ("CSMS process (not counted): CPU, RSS", f"{res['csms']['cpu_pct']} %, {res['csms']['rss_mb']} MB", ""),
