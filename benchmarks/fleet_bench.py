@@ -267,7 +267,7 @@ def main() -> None:
     rows = [
         (f"fleet: {count} CPs, {charging} charging, {workers} worker(s), boot of all", f"{res['boot_all_s']} s "
          f"({res['boot_rate_per_s']}/s, ramp asked {args.ramp:g}/s)",
-         f"~{res['boot_expected_s']} s " + ("OK" if res["all_booted"] and res["boot_all_s"] <= 1.1 * res["boot_expected_s"] + 10
+         f"~{res['boot_expected_s']} s " + ("OK" if res["all_booted"] and res["boot_all_s"] <= 1.1 * res["boot_expected_s"] + 5
                                             else "MISSED" + ("" if res["all_booted"] else
                                                              f" (only {res['booted_at_deadline']} booted)"))),
         ("GET /api/summary while booting: answers, max, p99",
