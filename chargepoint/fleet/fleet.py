@@ -2,7 +2,13 @@
 
 ``Fleet(clock, template, data_dir)``; ``await fleet.start()`` begins the ramp (members start in the
 background at ``template.ramp_per_s``); ``await fleet.stop()``.  ``fleet.summary()`` is what the
-console and ``GET /api/summary`` show.  ``shard=(i, n)`` keeps only the i-th of n contiguous slices of
+console and ``GET /api/summary`` show: counts the members keep up to date as their state changes
+(``Member.on_counts``), so a summary costs the same at 10 or 10,000 members.
+
+The ramp is a scheduler, not a loop over the members: it starts the members that are due, at most
+``RAMP_BATCH`` per turn of the event loop and at most ``MAX_SETTING_UP`` in set-up at once, and
+yields in between -- the HTTP API, the console and the members already running are served while
+thousands boot.  ``shard=(i, n)`` keeps only the i-th of n contiguous slices of
 the template's numbers (``--shard i/n``), so several processes or machines share one id range.
 
 Persistence (``store``): ``"shared"`` (default) keeps every member's state in one SQLite database,
@@ -15,8 +21,10 @@ outbox as a single charge point would.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import random
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +32,8 @@ from typing import Any
 
 from chargepoint.clock import Clock
 from chargepoint.fleet.behaviour import Driver, DriverStats
-from chargepoint.fleet.latency import Histogram
-from chargepoint.fleet.member import Member
+from chargepoint.fleet.latency import Histogram, Traffic
+from chargepoint.fleet.member import Member, MemberCounts
 from chargepoint.fleet.store import FleetStore, fleet_db_file
 from chargepoint.fleet.template import FleetTemplate, TemplateError
 from chargepoint.fleet.timers import SharedTimers
@@ -33,6 +41,19 @@ from chargepoint.fleet.timers import SharedTimers
 log = logging.getLogger("chargepoint.fleet")
 
 STORES = ("shared", "per-cp")
+#: members started per turn of the event loop (each builds its parts and opens its store)
+RAMP_BATCH = 10
+#: members between "start" and "set-up done" at once (a slow disk must not pile up thousands)
+MAX_SETTING_UP = 200
+#: members started but not yet booted (in their first BOOTING_S seconds) at once: when the CSMS or
+#: the machine cannot keep up, the ramp waits instead of piling up connects and boots -- a loop that
+#: lags by seconds would time out the members' own contactor feedback and call them faulted
+MAX_BOOTING = 100
+BOOTING_S = 30.0
+#: after this many members more, what they allocated is moved out of the garbage collector's sight
+#: (``gc.freeze``): a full collection would otherwise walk every object of every member -- seconds
+#: at 10,000 members, the loop stalled all the while -- again and again as the heap grows
+FREEZE_EVERY = 250
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -81,6 +102,9 @@ class Fleet:
         self.numbers = shard_numbers(template.numbers(), shard)
         self.histogram = Histogram()  # every latency since the start
         self.counters = Counters()
+        self.traffic = Traffic()
+        #: sums of the members' counts: running, connected, booted, heartbeating, charging, errors
+        self.counts = [0, 0, 0, 0, 0, 0]
         self.timers = SharedTimers(clock, on_error=self._behaviour_failed)
         self.driver_stats = DriverStats()
         self.members: dict[str, Member] = {}
@@ -93,8 +117,10 @@ class Fleet:
         for spec in template.specs(self.numbers):
             if spec.cp_id in self.members:
                 raise TemplateError("fleet.id", f"pattern {template.id_pattern!r} gives {spec.cp_id!r} twice")
-            self.members[spec.cp_id] = Member(clock, spec, template.csms_url, self.data_dir / spec.cp_id,
-                                              histograms=(self.histogram, self.counters.window))
+            member = Member(clock, spec, template.csms_url, self.data_dir / spec.cp_id,
+                            histograms=(self.histogram, self.counters.window), traffic=self.traffic)
+            member.on_counts = self._counts_changed
+            self.members[spec.cp_id] = member
 
     # -- lifecycle -------------------------------------------------------------------------------------
     async def start(self, wait: bool = False) -> None:
@@ -113,26 +139,62 @@ class Fleet:
 
     async def _run_ramp(self, members: list[Member]) -> None:
         rate = self.template.ramp_per_s
-        t0 = self.clock.monotonic()
-        for k, member in enumerate(members):
-            if self._stopping:
-                return
-            if rate > 0:
-                due = t0 + k / rate
-                if due > self.clock.monotonic():
-                    await self.clock.sleep_until(due)
-            await self._start_member(member)
-        self.ramp_done_at = self.clock.monotonic()
-        log.info("fleet ramp done: %d charge points in %.1f s", len(members), self.ramp_done_at - t0)
+        clock = self.clock
+        t0 = clock.monotonic()
+        setting_up: set[asyncio.Task[None]] = set()
+        booting: deque[tuple[float, Member]] = deque()
+        k, n = 0, len(members)
+        frozen = 0
+        try:
+            while k < n and not self._stopping:
+                now = clock.monotonic()
+                while booting and (booting[0][1].counts[2] or now - booting[0][0] > BOOTING_S):
+                    booting.popleft()
+                due = n if rate <= 0 else min(n, int((now - t0) * rate) + 1)
+                room = min(due - k, RAMP_BATCH, MAX_SETTING_UP - len(setting_up), MAX_BOOTING - len(booting))
+                for _ in range(max(0, room)):
+                    member = members[k]
+                    task = asyncio.create_task(self._start_member(member), name=f"start-{member.cp_id}")
+                    setting_up.add(task)
+                    task.add_done_callback(setting_up.discard)
+                    booting.append((now, member))
+                    k += 1
+                if k >= n:
+                    break
+                if k - frozen >= FREEZE_EVERY:
+                    gc.freeze()
+                    frozen = k
+                if len(setting_up) >= MAX_SETTING_UP:
+                    await asyncio.wait(set(setting_up), return_when=asyncio.FIRST_COMPLETED)
+                elif len(booting) >= MAX_BOOTING:
+                    await clock.sleep(0.02)  # until the oldest have booted
+                elif k < due:
+                    await asyncio.sleep(0)  # behind the ramp: the next batch after one turn of the loop
+                else:
+                    await clock.sleep_until(t0 + k / rate)
+        finally:
+            # also when cancelled (stop): members half-way through their start finish it, so that
+            # stop() finds them started and stops them, instead of leaving their tasks behind
+            if setting_up:
+                await asyncio.gather(*setting_up, return_exceptions=True)
+        gc.freeze()
+        if not self._stopping:
+            self.ramp_done_at = clock.monotonic()
+            log.info("fleet ramp done: %d charge points in %.1f s", n, self.ramp_done_at - t0)
 
     async def _start_member(self, member: Member) -> None:
         try:
             await member.start()
         except Exception:
-            member.errors += 1
+            member.note_error()
             log.exception("%s: start failed", member.cp_id)
             return
         self._start_driver(member)
+
+    def _counts_changed(self, old: MemberCounts, new: MemberCounts) -> None:
+        counts = self.counts
+        for i in range(len(counts)):
+            counts[i] += new[i] - old[i]
 
     def _start_driver(self, member: Member) -> None:
         driver = Driver(member, member.spec.behaviour, self.timers, random.Random(self.seed * 1_000_003 + member.spec.n),
@@ -201,23 +263,8 @@ class Fleet:
     # -- observation -------------------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:
         """Counts and rates now; msgs/s and the window latencies cover the time since the last call."""
-        connected = booted = charging = errors = running = frames = heartbeating = 0
-        for m in self.members.values():
-            lat = m.latency
-            frames += lat.frames_in + lat.frames_out
-            if not m.started:
-                continue
-            running += 1
-            if m.connected:
-                connected += 1
-            if m.registration == "Accepted":
-                booted += 1
-            ctx = m.client.ctx if m.client is not None else None
-            if ctx is not None and ctx.outbox.stats.heartbeats:
-                heartbeating += 1
-            charging += m.charging_connectors()
-            if m.faulted() or m.errors:
-                errors += 1
+        running, connected, booted, heartbeating, charging, errors = self.counts
+        frames = self.traffic.frames
         now = self.clock.monotonic()
         c = self.counters
         if now > c.last_time:

@@ -70,14 +70,25 @@ def _action(frame: str, after: int) -> str:
     return frame[q1 + 1:q2] if q2 > q1 else "?"
 
 
+class Traffic:
+    """Frames in and out of a whole fleet (one counter, not a sum over the members)."""
+
+    __slots__ = ("frames",)
+
+    def __init__(self) -> None:
+        self.frames = 0
+
+
 class LatencyLog:
     """Latencies of one charge point, in milliseconds; ``count`` counts every sample ever taken."""
 
-    __slots__ = ("_actions", "_pos", "count", "frames_in", "frames_out", "histograms", "samples")
+    __slots__ = ("_actions", "_pos", "count", "frames_in", "frames_out", "histograms", "samples", "traffic")
 
-    def __init__(self, histograms: tuple[Histogram, ...] = ()) -> None:
+    def __init__(self, histograms: tuple[Histogram, ...] = (), traffic: Traffic | None = None) -> None:
         #: fleet-wide histograms every sample is also counted in
         self.histograms = histograms
+        #: the fleet-wide frame counter every frame is also counted in
+        self.traffic = traffic if traffic is not None else Traffic()
         self.samples = array("f")
         self._actions: list[str] = []
         self._pos = 0
@@ -126,6 +137,7 @@ class LatencyConnection:
     async def send(self, message: str | bytes) -> None:
         log = self._log
         log.frames_out += 1
+        log.traffic.frames += 1
         if isinstance(message, str) and message.startswith("[2"):
             uid = _unique_id(message, 2)
             if uid is not None:
@@ -136,6 +148,7 @@ class LatencyConnection:
     async def recv(self, *args: Any, **kwargs: Any) -> Any:
         message = await self._ws.recv(*args, **kwargs)
         self._log.frames_in += 1
+        self._log.traffic.frames += 1
         if isinstance(message, str) and (message.startswith("[3") or message.startswith("[4")):
             uid = _unique_id(message, 2)
             sent = self._pending.pop(uid, None) if uid is not None else None

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from backends.sim import SimBoard, create_backend
 from chargepoint.clock import Clock
 from chargepoint.controller import Controller
-from chargepoint.controller.types import ControllerSettings, IecState
-from chargepoint.fleet.latency import Histogram, LatencyConnection, LatencyLog
+from chargepoint.controller.types import ControllerSettings, FaultChanged, IecState, StateChanged
+from chargepoint.fleet.latency import Histogram, LatencyConnection, LatencyLog, Traffic
 from chargepoint.fleet.store import DurableConnection, FleetStore, FleetView
 from chargepoint.ocpp.client import OcppClient
 from chargepoint.ocpp.options import OcppOptions
@@ -32,18 +33,34 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("chargepoint.fleet")
 
+#: what the fleet counts of a member: (running, connected, booted, heartbeating, charging connectors,
+#: in error); a stopped member counts nothing
+MemberCounts = tuple[int, int, int, int, int, int]
+STOPPED: MemberCounts = (0, 0, 0, 0, 0, 0)
+
+#: contactor / lock feedback deadlines of a member's controller.  Its board is simulated on the same
+#: event loop as thousands of others: a loop that lags (a boot storm, a busy shared machine) delays
+#: the simulated relay's answer, not a real one, and the default 0.5 s would latch a weld fault
+CONTACTOR_FEEDBACK_TIMEOUT_S = 5.0
+LOCK_FEEDBACK_TIMEOUT_S = 2.0
+
 
 class Member:
     """A full charge point inside a fleet."""
 
     def __init__(self, clock: Clock, spec: CpSpec, csms_url: str, data_dir: Path,
-                 histograms: tuple[Histogram, ...] = ()) -> None:
+                 histograms: tuple[Histogram, ...] = (), traffic: Traffic | None = None) -> None:
         self.clock = clock
         self.spec = spec
         self.cp_id = spec.cp_id
         self.csms_url = csms_url
         self.data_dir = data_dir
-        self.latency = LatencyLog(histograms)
+        self.latency = LatencyLog(histograms, traffic)
+        #: the member's counts as last told (see :meth:`refresh`), and whom to tell of a change
+        self.counts: MemberCounts = STOPPED
+        self.on_counts: Callable[[MemberCounts, MemberCounts], None] | None = None
+        self._charging = 0
+        self._faulted = False
         self.board: SimBoard | None = None
         self.station: Station | None = None
         self.client: OcppClient | None = None
@@ -60,7 +77,9 @@ class Member:
         s = self.spec
         board = create_backend(self.clock, s.sim_options())
         settings = ControllerSettings(connectors=s.connectors, max_current_a=s.max_current_a,
-                                      phases=s.phases, has_lock=True)
+                                      phases=s.phases, has_lock=True,
+                                      contactor_feedback_timeout_s=CONTACTOR_FEEDBACK_TIMEOUT_S,
+                                      lock_feedback_timeout_s=LOCK_FEEDBACK_TIMEOUT_S)
         station = Station(self.clock, cast("Board", board), Controller(settings, board.capabilities))
         options = OcppOptions(
             csms_url=self.csms_url, cp_id=s.cp_id, password=s.password, security_profile=s.security_profile,
@@ -72,6 +91,9 @@ class Member:
         client.wrap_connection = self._wrap
         if self.fleet_store is not None:
             client.open_store = self._open_store
+        client.on_change = self.refresh
+        station.subscribe(self._on_station_item)
+        self._charging, self._faulted = 0, False
         self.board, self.station, self.client = board, station, client
 
     def _open_store(self) -> Store:
@@ -96,11 +118,13 @@ class Member:
         await self.client.ready.wait()
         self._watch = asyncio.create_task(self._watch_reset(self.client), name=f"reset-{self.cp_id}")
         self.started = True
+        self._station_changed()
 
     async def stop(self) -> None:
         if not self.started:
             return
         self.started = False
+        self.refresh()
         if self._watch is not None:
             self._watch.cancel()
             self._watch = None
@@ -128,8 +152,45 @@ class Member:
 
     def _restart_done(self, task: asyncio.Future[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
-            self.errors += 1
+            self.note_error()
             log.error("%s: restart failed: %r", self.cp_id, task.exception())
+
+    def note_error(self) -> None:
+        self.errors += 1
+        self.refresh()
+
+    # -- counts (kept up to date on changes: the fleet sums them without visiting every member) ------
+    def _on_station_item(self, item: object) -> None:
+        if isinstance(item, StateChanged | FaultChanged):
+            self._station_changed()
+
+    def _station_changed(self) -> None:
+        station = self.station
+        if station is None or not self.started:
+            self._charging, self._faulted = 0, False
+        else:
+            snaps = station.snapshots()
+            self._charging = sum(1 for snap in snaps if snap.iec_state == IecState.C)
+            self._faulted = any(snap.faults for snap in snaps)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Recount this member (O(1)); tell ``on_counts`` (old, new) if anything changed."""
+        new = self._counts_now()
+        if new != self.counts:
+            old, self.counts = self.counts, new
+            if self.on_counts is not None:
+                self.on_counts(old, new)
+
+    def _counts_now(self) -> MemberCounts:
+        client = self.client
+        if not self.started or client is None:
+            return STOPPED
+        ctx = client.ctx
+        booted = ctx is not None and ctx.registration == "Accepted"
+        heartbeating = ctx is not None and ctx.outbox.stats.heartbeats > 0
+        return (1, int(client.connected), int(booted), int(heartbeating), self._charging,
+                int(self._faulted or self.errors > 0))
 
     # -- controls (HTTP API, behaviour) --------------------------------------------------------------
     def _board(self) -> SimBoard:
@@ -174,14 +235,10 @@ class Member:
         return str(ctx.registration) if ctx is not None else "Unknown"
 
     def charging_connectors(self) -> int:
-        if self.station is None or not self.started:
-            return 0
-        return sum(1 for snap in self.station.snapshots() if snap.iec_state == IecState.C)
+        return self._charging if self.started else 0
 
     def faulted(self) -> bool:
-        if self.station is None or not self.started:
-            return False
-        return any(snap.faults for snap in self.station.snapshots())
+        return self._faulted and self.started
 
     def status(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.cp_id, "group": self.spec.group, "running": self.started,

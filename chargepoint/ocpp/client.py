@@ -88,6 +88,13 @@ class OcppClient:
 
             self.backoff.rng = random.Random(rng_seed)
         self.ready = asyncio.Event()  # set when set-up (store, recovery) is done
+        #: told (no arguments) when connected, registration or the first heartbeat may have changed
+        #: (the fleet keeps its counts up to date from it instead of polling every member)
+        self.on_change: Callable[[], None] | None = None
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
     # -- runtime service protocol ---------------------------------------------------------
     async def start(self) -> None:
@@ -192,6 +199,7 @@ class OcppClient:
             log.warning("Heartbeat.conf currentTime ignored: %s", e)
         if self.ctx is not None and self.ctx.security is not None:
             self.ctx.security.note_clock()
+        self._changed()
 
     def _on_key_change(self, name: str, value: object) -> None:
         ctx = self.ctx
@@ -289,6 +297,7 @@ class OcppClient:
         self.connected = True
         self.connections += 1
         self._reconnect.clear()
+        self._changed()
         session = ChargePointSession(ctx, self.wrap_connection(ws) if self.wrap_connection else ws)
         self.session = session
         outbox = ctx.outbox
@@ -304,6 +313,7 @@ class OcppClient:
                     self.last_error = repr(t.exception())
         finally:
             self.connected = False
+            self._changed()
             outbox.set_mode("offline")
             for t in tasks:
                 t.cancel()
@@ -330,6 +340,7 @@ class OcppClient:
                     ctx.security.note_clock()
                 ctx.status.on_accepted(first=not self._accepted_once)
                 self._accepted_once = True
+                self._changed()
             else:
                 outbox.set_mode("accepted")
                 ctx.status.on_accepted(first=False)

@@ -14,14 +14,21 @@ check.  Built on the library's public ``get_validator``; the mapping is the libr
 
 SetChargingProfile / RemoteStartTransaction CALLs and GetCompositeSchedule CALLRESULTs are
 re-parsed with ``decimal.Decimal`` (``multipleOf 0.1`` is then exact), as the library does.
+
+A valid payload is recognised by the same schema compiled with ``fastjsonschema`` (about 20x faster
+than ``jsonschema``'s walk: a fleet of thousands sends hundreds of messages a second); only a payload
+it refuses is walked by ``jsonschema``, whose verdict and first failure decide (the compiled check is
+never more lenient: it also checks ``format``, which ``jsonschema`` here does not).
 """
 
 from __future__ import annotations
 
 import decimal
 import json
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import fastjsonschema
 
 from chargepoint.ocpp.library import (
     OCPP_VERSION,
@@ -64,6 +71,26 @@ _DECIMAL_CALLS = frozenset({"SetChargingProfile", "RemoteStartTransaction"})
 _DECIMAL_RESULTS = frozenset({"GetCompositeSchedule"})
 
 
+#: compiled schemas by the id of their jsonschema validator (the library caches the validators)
+_COMPILED: dict[int, tuple[object, Callable[[Any], Any]]] = {}
+
+
+def _compiled(validator: Any) -> Callable[[Any], Any]:
+    hit = _COMPILED.get(id(validator))
+    if hit is None or hit[0] is not validator:
+        hit = (validator, fastjsonschema.compile(validator.schema))
+        _COMPILED[id(validator)] = hit
+    return hit[1]
+
+
+def _valid(validator: Any, payload: Any) -> bool:
+    try:
+        _compiled(validator)(payload)
+    except fastjsonschema.JsonSchemaException:
+        return False
+    return True
+
+
 def validate_message(message: Call | CallResult) -> None:
     """Raise the OCPPError of the first schema failure of ``message`` (its payload may be
     re-parsed with Decimals, as the library does)."""
@@ -75,6 +102,8 @@ def validate_message(message: Call | CallResult) -> None:
             message.payload = json.loads(json.dumps(message.payload), parse_float=decimal.Decimal)
         else:
             validator = get_validator(message.message_type_id, action, OCPP_VERSION)
+            if _valid(validator, message.payload):
+                return
     except (OSError, json.JSONDecodeError):
         raise OcppNotImplementedError(details={"cause": f"Failed to validate action: {action}"}) from None
     failure: SchemaFailure | None = next(iter(validator.iter_errors(message.payload)), None)
