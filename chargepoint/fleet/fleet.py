@@ -150,7 +150,9 @@ class Fleet:
                 now = clock.monotonic()
                 while booting and (booting[0][1].counts[2] or now - booting[0][0] > BOOTING_S):
                     booting.popleft()
-                due = n if rate <= 0 else min(n, int((now - t0) * rate) + 1)
+                # (+1e-9: at t0 + k / rate exactly, k is due -- without it the float product can land
+                # just below k, and the ramp would sleep 0 s again and again: in virtual time, for ever)
+                due = n if rate <= 0 else min(n, int((now - t0) * rate + 1e-9) + 1)
                 room = min(due - k, RAMP_BATCH, MAX_SETTING_UP - len(setting_up), MAX_BOOTING - len(booting))
                 for _ in range(max(0, room)):
                     member = members[k]
@@ -169,9 +171,9 @@ class Fleet:
                 elif len(booting) >= MAX_BOOTING:
                     await clock.sleep(0.02)  # until the oldest have booted
                 elif k < due:
-                    await asyncio.sleep(0)  # behind the ramp: the next batch after one turn of the loop
+                    await clock.sleep(0)  # behind the ramp: the next batch after one turn of the loop
                 else:
-                    await clock.sleep_until(t0 + k / rate)
+                    await clock.sleep(max(t0 + k / rate - now, 1e-6))
         finally:
             # also when cancelled (stop): members half-way through their start finish it, so that
             # stop() finds them started and stops them, instead of leaving their tasks behind
