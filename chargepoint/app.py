@@ -9,7 +9,6 @@ are rebuilt with the station after an OCPP Reset (an in-process restart).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -125,10 +124,7 @@ class OcppService:
         self.runtime.restart_requested.set()
 
     async def stop(self) -> None:
-        if self._watch is not None:
-            self._watch.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watch
+        await self.client.clock.cancel_and_wait(self._watch)
         await self.client.stop()
 
 

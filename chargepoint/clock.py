@@ -35,6 +35,8 @@ Ts = TypeVarTuple("Ts")
 
 #: Default start of virtual wall time: deterministic replays start here unless told otherwise.
 DEFAULT_VIRTUAL_START = datetime(2026, 1, 5, 8, 0, 0, tzinfo=UTC)  # a Monday
+#: How long :meth:`Clock.cancel_and_wait` gives a cancelled task before cancelling it again.
+RECANCEL_S = 0.5
 
 
 class Clock:
@@ -95,6 +97,25 @@ class Clock:
         which can leave a cancelled task running forever.  Raises ``TimeoutError``."""
         async with asyncio.timeout(seconds):
             return await aw
+
+    async def cancel_and_wait(self, *tasks: asyncio.Future[Any] | None) -> None:
+        """Cancel ``tasks`` and wait until every one has ended; their results and errors are dropped.
+
+        A task can swallow its cancellation: on Python 3.11 ``asyncio.wait_for`` -- used inside
+        pymodbus and other libraries -- returns the result when the cancel arrives just as the
+        awaited future completes, and the task carries on.  A bare ``task.cancel(); await task``
+        then waits forever (a stop that never returns).  So a task still running after
+        ``RECANCEL_S`` is cancelled again, until it ends."""
+        pending: set[asyncio.Future[Any]] = {t for t in tasks if t is not None}
+        for task in pending:
+            task.cancel()
+        while pending:
+            _, pending = await asyncio.wait(pending, timeout=RECANCEL_S)
+            for task in pending:
+                task.cancel()
+        for ended in tasks:
+            if ended is not None and not ended.cancelled():
+                ended.exception()  # retrieved: no "exception was never retrieved" at exit
 
     def seconds_until_wall(self, when: datetime) -> float:
         return (when - self.now()).total_seconds()

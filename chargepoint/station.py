@@ -143,13 +143,7 @@ class Station:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):
-                pass
+        await self.clock.cancel_and_wait(*self._tasks)
         self._tasks.clear()
         for source in self._extra_sources:
             await source.close()

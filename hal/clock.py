@@ -7,6 +7,7 @@ satisfy this protocol; backends annotate with it and import no implementation.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
@@ -41,3 +42,7 @@ class Clock(Protocol):
     def call_at(self, monotonic_deadline: float, callback: Callable[..., Any], *args: Any) -> TimerHandle: ...
 
     async def wait_for(self, aw: Awaitable[T], seconds: float | None) -> T: ...
+
+    async def cancel_and_wait(self, *tasks: asyncio.Future[Any] | None) -> None:
+        """Cancel ``tasks`` (``None`` entries skipped) and return once all have ended, cancelling
+        again any that swallowed the cancellation."""

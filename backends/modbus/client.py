@@ -16,7 +16,6 @@ logged with the next retry time and retried with exponential backoff.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -160,11 +159,7 @@ class ModbusMeter:
         if self._closed:
             return
         self._closed = True
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self.clock.cancel_and_wait(*self._tasks)
         self._tasks = []
         if self._owns_link:
             self._link.close()

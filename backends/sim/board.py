@@ -103,13 +103,8 @@ class SimBoard:
         self._task = asyncio.create_task(self._pump(), name="sim-board")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await self.clock.cancel_and_wait(self._task)
+        self._task = None
         if self._timer is not None:
             self._timer.cancel()
         self._queue.put_nowait(None)

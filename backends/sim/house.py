@@ -23,7 +23,6 @@ Configured by the sim options' ``house`` mapping (``[sim] house = {...}`` or a s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -144,11 +143,8 @@ class SimHouse:
             yield item
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self.clock.cancel_and_wait(self._task)
+        self._task = None
         self._queue.put_nowait(None)
 
 

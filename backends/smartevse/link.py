@@ -133,11 +133,8 @@ class SerialLink:
     async def close(self) -> None:
         await self._drain(0.5)  # the last commands (the shutdown safe state) must reach the board
         self._closing = True
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self.clock.cancel_and_wait(self._task)
+        self._task = None
         await self._close_port()
         self.state = LinkState.CLOSED
 

@@ -159,11 +159,7 @@ class Rs485Board:
 
     async def close(self) -> None:
         """Stop the loop, then leave every node safe: pauses written, balanced currents 0."""
-        for task in (self._task, self._early):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        await self.clock.cancel_and_wait(self._task, self._early)
         self._task = self._early = None
         if self._bus_open:
             for t in self.tracks.values():

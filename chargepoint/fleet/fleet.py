@@ -208,9 +208,7 @@ class Fleet:
         """Stop every member (a clean stop: open transactions stay open in the stores, a restart of the
         fleet recovers them as a single charge point does after a restart)."""
         self._stopping = True
-        if self._ramp is not None:
-            self._ramp.cancel()
-            await asyncio.gather(self._ramp, return_exceptions=True)
+        await self.clock.cancel_and_wait(self._ramp)
         for driver in self.drivers.values():
             driver.stop()
         self.timers.close()

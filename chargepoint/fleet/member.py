@@ -128,10 +128,8 @@ class Member:
         if self._watch is not None:
             self._watch.cancel()
             self._watch = None
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await self.clock.cancel_and_wait(self._task)
+        self._task = None
         if self.station is not None:
             await self.station.stop()
 

@@ -154,10 +154,7 @@ class FleetStore:
         if self._task is not None:
             with contextlib.suppress(StoreFailed):
                 await self.flush()
-            for task in (self._task, self._sync_task):
-                if task is not None:
-                    task.cancel()
-                    await asyncio.gather(task, return_exceptions=True)
+            await self.clock.cancel_and_wait(self._task, self._sync_task)
             self._task = self._sync_task = None
         if self.conn.in_transaction:
             self.conn.execute("COMMIT")

@@ -82,11 +82,8 @@ class HomeHub:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self.runtime.clock.cancel_and_wait(self._task)
+        self._task = None
 
     # -- station items --------------------------------------------------------------------
     def _on_item(self, item: Any) -> None:

@@ -62,11 +62,8 @@ class MqttBridge:
         if client is not None and self.connected:
             with contextlib.suppress(Exception):  # a clean stop says offline itself (the will is for crashes)
                 await asyncio.wait_for(client.publish(self._t("connected"), "offline", qos=1, retain=True), 2.0)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self.runtime.clock.cancel_and_wait(self._task)
+        self._task = None
 
     def status(self) -> dict[str, Any]:
         return {"host": self.cfg.host, "port": self.cfg.port, "topic_prefix": self.prefix,
@@ -120,9 +117,7 @@ class MqttBridge:
             async for message in client.messages:
                 await self._on_message(str(message.topic), message.payload)
         finally:
-            publisher.cancel()
-            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
-                await publisher
+            await self.runtime.clock.cancel_and_wait(publisher)
 
     async def _publish_discovery(self, client: aiomqtt.Client) -> None:
         cfg = self.runtime.config

@@ -102,13 +102,8 @@ class OcppClient:
         await self.ready.wait()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
-            self._task = None
+        await self.clock.cancel_and_wait(self._task)
+        self._task = None
 
     def status(self) -> dict[str, Any]:
         ctx = self.ctx
@@ -315,9 +310,7 @@ class OcppClient:
             self.connected = False
             self._changed()
             outbox.set_mode("offline")
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.clock.cancel_and_wait(*tasks)
             # after the pump stopped (an in-flight one is put back): no status history replay
             outbox.drop_queued("StatusNotification", "disconnected")
             try:
@@ -346,8 +339,7 @@ class OcppClient:
                 ctx.status.on_accepted(first=False)
             await pump
         finally:
-            pump.cancel()
-            await asyncio.gather(pump, return_exceptions=True)
+            await self.clock.cancel_and_wait(pump)
 
     async def _aligned_loop(self) -> None:
         ctx = self.ctx

@@ -28,7 +28,6 @@ as JSON in ``store`` so that they survive a restart.  The override is the contro
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -208,14 +207,8 @@ class EnergyService:
                  override_a=self.override_a)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        for pending in list(self._pending):
-            pending.cancel()
-        await asyncio.gather(*self._pending, return_exceptions=True)
+        await self.clock.cancel_and_wait(self._task, *self._pending)
+        self._task = None
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None

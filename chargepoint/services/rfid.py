@@ -20,7 +20,6 @@ The card list is saved in ``<data_dir>/rfid_cards.json`` (atomic rename) on ever
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -86,10 +85,7 @@ class RfidService:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        for task in list(self._tasks):
-            task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.clock.cancel_and_wait(*self._tasks)
 
     # ------------------------------------------------------------------ station items
     def _on_item(self, item: Any) -> None:

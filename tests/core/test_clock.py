@@ -1,6 +1,7 @@
 """The one clock: virtual time jumps, stays deterministic, and carries real loopback sockets."""
 
 import asyncio
+import sys
 from datetime import UTC, datetime
 
 import websockets
@@ -127,6 +128,46 @@ def test_wait_for_never_loses_a_cancellation():
         return task.done()
 
     assert clock.run(main()) is True
+
+
+def _swallows_once(fut: asyncio.Future) -> object:
+    """A loop like pymodbus's request path: a library's own ``asyncio.wait_for`` on each step."""
+    async def loop() -> None:
+        while True:
+            try:
+                await asyncio.wait_for(fut, 3600)  # noqa: ASYNC109 - the library's, not ours
+            except TimeoutError:
+                pass
+            await asyncio.sleep(0.2)
+    return loop()
+
+
+def test_cancel_and_wait_ends_a_task_that_swallowed_its_cancellation():
+    """The HIL rcd test hung CI in its stop: a meter poll task lost its cancel inside pymodbus."""
+    for clock in (VirtualClock(), RealClock()):
+        async def main(clock=clock):
+            fut = asyncio.get_running_loop().create_future()
+            task = asyncio.ensure_future(_swallows_once(fut))
+            failing = asyncio.ensure_future(asyncio.sleep(-1))  # a task that ends on its own
+            await asyncio.sleep(0.01)
+            probe = asyncio.get_running_loop().create_future()
+            probe_task = asyncio.ensure_future(_swallows_once(probe))
+            await asyncio.sleep(0.01)
+            probe.set_result(1)  # completes the library's wait_for ...
+            probe_task.cancel()  # ... in the same loop iteration as the cancellation
+            await asyncio.sleep(0.3)
+            swallowed = not probe_task.done()  # the bare cancel was lost
+            probe_task.cancel()
+            started = clock.monotonic()
+            fut.set_result(1)  # the same race, now against cancel_and_wait's own first cancel
+            await clock.wait_for(clock.cancel_and_wait(task, None, failing), 10)
+            return swallowed, task.cancelled(), clock.monotonic() - started
+
+        swallowed, cancelled, took = clock.run(main())
+        assert cancelled
+        assert took < 2.0
+        if sys.version_info < (3, 12):
+            assert swallowed  # the bug this guards against is real on the Python we run
 
 
 def test_runaway_virtual_run_is_stopped_with_a_clear_error():

@@ -100,11 +100,7 @@ class Ch32Emulator:
         return self.path
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self.clock.cancel_and_wait(*self._tasks)
         self._tasks = []
         if self._master >= 0:
             with contextlib.suppress(Exception):

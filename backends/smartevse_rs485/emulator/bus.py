@@ -324,11 +324,8 @@ class NodeBus:
         return self.port
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self.clock.cancel_and_wait(self._task)
+        self._task = None
         if self._server is not None:
             await self._server.shutdown()
             self._server = None
