@@ -7,7 +7,6 @@ satisfy this protocol; backends annotate with it and import no implementation.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
@@ -43,6 +42,6 @@ class Clock(Protocol):
 
     async def wait_for(self, aw: Awaitable[T], seconds: float | None) -> T: ...
 
-    async def cancel_and_wait(self, *tasks: asyncio.Future[Any] | None) -> None:
-        """Cancel ``tasks`` (``None`` entries skipped) and return once all have ended, cancelling
-        again any that swallowed the cancellation."""
+    async def cancel_and_wait(self, *tasks: Any) -> None:
+        """Cancel ``tasks`` (asyncio tasks; ``None`` entries skipped) and return once all have
+        ended, cancelling again any that swallowed the cancellation."""

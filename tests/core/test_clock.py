@@ -135,7 +135,7 @@ def _swallows_once(fut: asyncio.Future) -> object:
     async def loop() -> None:
         while True:
             try:
-                await asyncio.wait_for(fut, 3600)  # noqa: ASYNC109 - the library's, not ours
+                await asyncio.wait_for(fut, 3600)  # as the library does (not our Clock.wait_for)
             except TimeoutError:
                 pass
             await asyncio.sleep(0.2)

@@ -81,12 +81,27 @@ async def test_page_live_in_headless_chromium(tmp_path: Path) -> None:
         await asyncio.to_thread(_wait, lambda: _text(driver, '[data-connector="1"] .c-iec').startswith("B"), 10,
                                 "state B on the page")
 
+        def clear_field() -> None:
+            from selenium.webdriver.common.by import By
+
+            driver.find_element(By.ID, "max_mains_a").clear()
+
+        await asyncio.to_thread(clear_field)
+        # a live update while the user is in the field does not write over what they are editing
+        runtime.station.board.unplug(1)
+        await asyncio.to_thread(_wait, lambda: _text(driver, '[data-connector="1"] .c-iec').startswith("A"), 10,
+                                "state A on the page")
+        runtime.station.board.plug(1, cable_a=32.0)
+        await asyncio.to_thread(_wait, lambda: _text(driver, '[data-connector="1"] .c-iec').startswith("B"), 10,
+                                "state B again on the page")
+        value = await asyncio.to_thread(driver.execute_script, "return document.getElementById('max_mains_a').value")
+        assert value == ""
+
         def change_settings() -> None:
             from selenium.webdriver.common.by import By
             from selenium.webdriver.support.ui import Select
 
             field = driver.find_element(By.ID, "max_mains_a")
-            field.clear()
             field.send_keys("20")
             Select(driver.find_element(By.ID, "mode")).select_by_visible_text("Smart")
             driver.find_element(By.ID, "save").click()

@@ -213,6 +213,14 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     $("settings-form").addEventListener("input", function () { formDirty = true; });
+    // a field the user is in is being edited: a live update must not write over it (clearing a field
+    // fires no "input"; an update landing between clear and typing turned 20 into 2520)
+    $("settings-form").addEventListener("focusin", function () { formDirty = true; });
+    // the browser refuses a value out of range without a word: say which field
+    $("settings-form").addEventListener("invalid", function (e) {
+      const label = document.querySelector('label[for="' + e.target.id + '"]');
+      say("Not saved: " + (label ? label.textContent : e.target.id) + ": " + e.target.validationMessage, true);
+    }, true);
     $("settings-form").addEventListener("submit", saveSettings);
     $("sim-plug").addEventListener("click", sim("/api/sim/connectors/{id}/plug"));
     $("sim-unplug").addEventListener("click", sim("/api/sim/connectors/{id}/unplug"));
