@@ -165,7 +165,7 @@ def run(count: int, charging: int, ramp: float, window: float, base: str | None 
     procs: list[subprocess.Popen[bytes]] = []
     try:
         csms = subprocess.Popen([sys.executable, "-m", "chargepoint", "csms", "--port", str(port), "--http-port",
-                                 "0", "--heartbeat", "60", "--log-file", ""], cwd=ROOT,
+                                 "0", "--heartbeat", "60", "--log-file", "", "--quiet"], cwd=ROOT,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs.append(csms)
         time.sleep(2.0)

@@ -243,7 +243,7 @@ def main() -> None:
         port = _free_port()
         url = f"ws://127.0.0.1:{port}/ocpp"
         csms = subprocess.Popen([sys.executable, "-m", "chargepoint", "csms", "--port", str(port), "--http-port", "0",
-                                 "--heartbeat", "3600", "--log-file", ""], cwd=ROOT,
+                                 "--heartbeat", "3600", "--log-file", "", "--quiet"], cwd=ROOT,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             time.sleep(2.0)

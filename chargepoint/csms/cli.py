@@ -28,6 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--whitelist", default=None, metavar="TAG[,TAG...]",
                         help="accepted idTags (unknown tags are Invalid); default: accept every tag")
     parser.add_argument("--log-file", default="frames.jsonl", help="JSONL frame log (default frames.jsonl)")
+    parser.add_argument("--keep-frames", type=int, default=100_000, metavar="N",
+                        help="frames (and MeterValues, notifications) kept in memory for the HTTP API: the last "
+                             "N (default 100000; 0 = all). The JSONL log gets every frame")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no console line per frame (connections and errors are still logged): "
+                             "for load tests with thousands of charge points")
     check = parser.add_argument_group(
         "schema check", "validate what charge points send against the official OCPP 1.6 schemas with the test "
                         "suite's independent validator (node + npm ocpp-rpc; run from a source checkout)")
@@ -64,6 +70,8 @@ def passwords_from_args(items: list[str]) -> dict[str, str]:
 
 
 def build_csms(args: argparse.Namespace, clock: Clock) -> TestCsms:
+    if args.keep_frames < 0:
+        raise BehaviourError("--keep-frames", f"must be >= 0 (0 = all), got {args.keep_frames}")
     ids = [i.strip() for i in args.ids.split(",") if i.strip()] if args.ids else None
     return TestCsms(
         clock,
@@ -74,6 +82,8 @@ def build_csms(args: argparse.Namespace, clock: Clock) -> TestCsms:
         passwords=passwords_from_args(args.password),
         behaviour=behaviour_from_args(args),
         log_file=args.log_file or None,
+        console_log=not args.quiet,
+        keep_frames=args.keep_frames or None,
     )
 
 

@@ -1,4 +1,8 @@
-"""The frame log: every OCPP-J frame in and out, in memory, on the console and in a JSONL file."""
+"""The frame log: every OCPP-J frame in and out, in memory, on the console and in a JSONL file.
+
+``keep`` bounds the memory (a CSMS under a fleet's load for hours): only the last ``keep`` frames stay
+in ``frames``; their ``seq`` and the indices ``select``/``wait_for`` take still count every frame since
+the start (``dropped`` frames are no longer there).  ``console=False`` prints no line per frame."""
 
 from __future__ import annotations
 
@@ -76,9 +80,17 @@ FrameListener = Callable[[Frame], None]
 class FrameLog:
     """Append-only list of frames with listeners, waiters and an optional JSONL file."""
 
-    def __init__(self, clock: Clock, jsonl_path: str | Path | None = None, console: bool = True) -> None:
+    def __init__(self, clock: Clock, jsonl_path: str | Path | None = None, console: bool = True,
+                 keep: int | None = None) -> None:
+        if keep is not None and keep < 1:
+            raise ValueError(f"keep: must be >= 1, got {keep}")
         self.clock = clock
         self.frames: list[Frame] = []
+        self.keep = keep
+        #: frames no longer in ``frames`` (beyond ``keep``); ``count`` is every frame since the start
+        self.dropped = 0
+        #: called after old frames were dropped (the CSMS trims its other records along)
+        self.on_trim: Callable[[], None] | None = None
         self.listeners: list[FrameListener] = []
         self._console = console
         self._file: TextIO | None = None
@@ -105,8 +117,14 @@ class FrameLog:
         elif kind in (CALLRESULT, CALLERROR) and unique_id is not None:
             answered = OUT if direction == IN else IN
             action = self._open_calls.get((cp_id, answered), {}).pop(unique_id, None)
-        frame = Frame(direction, cp_id, kind, action, unique_id, payload, text, self.clock.now(), len(self.frames) + 1)
+        frame = Frame(direction, cp_id, kind, action, unique_id, payload, text, self.clock.now(), self.count + 1)
         self.frames.append(frame)
+        if self.keep is not None and len(self.frames) >= self.keep + max(1, self.keep // 10):
+            excess = len(self.frames) - self.keep
+            del self.frames[:excess]  # in steps of a tenth: the cost of the del spread over many frames
+            self.dropped += excess
+            if self.on_trim is not None:
+                self.on_trim()
         if self._console:
             log.info("frame", dir=direction, cp=cp_id, type=kind, action=action, raw=text)
         if self._file is not None:
@@ -123,8 +141,14 @@ class FrameLog:
         self._open_calls.pop((cp_id, IN), None)
         self._open_calls.pop((cp_id, OUT), None)
 
+    @property
+    def count(self) -> int:
+        """Every frame recorded since the start (kept or dropped)."""
+        return self.dropped + len(self.frames)
+
     def select(self, cp_id: str | None = None, since: int = 0) -> list[Frame]:
-        return [f for f in self.frames[since:] if cp_id is None or f.cp_id == cp_id]
+        """The kept frames from index ``since`` (counting every frame since the start) on."""
+        return [f for f in self.frames[max(0, since - self.dropped):] if cp_id is None or f.cp_id == cp_id]
 
     async def wait_for(self, predicate: Callable[[Frame], bool], timeout: float, start: int = 0) -> Frame:  # noqa: ASYNC109 - timeout is virtual-clock time
         """First frame (index >= start) matching ``predicate``; asyncio.TimeoutError after ``timeout``."""
@@ -132,8 +156,9 @@ class FrameLog:
         async def _wait() -> Frame:
             index = start
             while True:
-                while index < len(self.frames):
-                    frame = self.frames[index]
+                while index < self.count:
+                    index = max(index, self.dropped)  # frames dropped meanwhile are not seen
+                    frame = self.frames[index - self.dropped]
                     index += 1
                     if predicate(frame):
                         return frame

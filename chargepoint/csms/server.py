@@ -79,6 +79,7 @@ class TestCsms:
         behaviour: Behaviour | None = None,
         log_file: str | Path | None = None,
         console_log: bool = True,
+        keep_frames: int | None = None,
         ws_path: str = "/ocpp",
         ping_interval: float | None = 20.0,
         ssl_context: ssl.SSLContext | None = None,
@@ -91,7 +92,10 @@ class TestCsms:
         self.ids: set[str] | None = set(ids) if ids is not None else None
         self.passwords: dict[str, str | bytes] = dict(passwords or {})
         self.behaviour = behaviour if behaviour is not None else Behaviour()
-        self.frame_log = FrameLog(clock, log_file, console=console_log)
+        #: ``keep_frames``: at most about that many frames, MeterValues and notifications in memory
+        #: (None: all, as tests want them); the JSONL file still gets every frame
+        self.frame_log = FrameLog(clock, log_file, console=console_log, keep=keep_frames)
+        self.frame_log.on_trim = self._trim_records
         self.ws_path = "/" + ws_path.strip("/") if ws_path.strip("/") else ""
         self.ping_interval = ping_interval
         #: TLS (security profiles 2 and 3): the websocket endpoint becomes wss://
@@ -117,6 +121,13 @@ class TestCsms:
         self._handlers: set[asyncio.Task[Any]] = set()
         for hook in list(self.instance_hooks):
             hook(self)
+
+    def _trim_records(self) -> None:
+        keep = self.frame_log.keep
+        if keep is not None:
+            for records in (self.meter_values, self.notifications):
+                if len(records) > keep:
+                    del records[:len(records) - keep]
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:

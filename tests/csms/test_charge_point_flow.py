@@ -130,3 +130,34 @@ def test_answer_delay_does_not_stall_the_csms_calls():
                 assert cp.remote_starts == [{"id_tag": "TAG1", "connector_id": 1}]
 
     clock.run(scenario())
+
+
+@pytest.mark.parametrize(("payload", "code"), [
+    ({"chargePointVendor": "V"}, "ProtocolError"),  # chargePointModel missing
+    ({"chargePointVendor": "V", "chargePointModel": 7}, "TypeConstraintViolation"),
+    ({"chargePointVendor": "V", "chargePointModel": "M" * 21}, "TypeConstraintViolation"),  # maxLength 20
+    ({"chargePointVendor": "V", "chargePointModel": "M", "colour": "red"}, "FormatViolation"),
+])
+def test_a_call_against_the_schema_gets_the_schema_callerror_and_the_csms_carries_on(payload, code,
+                                                                                      ocpp_schema_check):
+    """The CSMS validates in line (not in the library's thread pool): same verdicts as the library."""
+    from tests.csms.helpers import open_ws
+
+    clock = VirtualClock()
+
+    async def scenario():
+        async with TestCsms(clock) as csms:
+            ws = await open_ws(csms, "CP1")
+            await ws.send(json.dumps([2, "bad", "BootNotification", payload]))
+            answer = json.loads(await ws.recv())
+            assert answer[:3] == [4, "bad", code], answer
+            assert "CP1" not in csms.registration  # the bad boot was not handled
+            await ws.send(json.dumps([2, "good", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"}]))
+            answer = json.loads(await ws.recv())
+            assert answer[0] == 3 and answer[2]["status"] == "Accepted"
+            await ws.close()
+
+    clock.run(scenario())
+    # the independent validator (node, the official schemas) agrees: that one frame, nothing else
+    errors = ocpp_schema_check.take_errors()
+    assert len(errors) == 1 and '"bad"' in errors[0], errors

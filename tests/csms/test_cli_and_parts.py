@@ -62,7 +62,8 @@ def test_cli_runs_the_csms_until_cancelled(tmp_path, capsys):
     assert [r["message_type"] for r in records] == ["CALL", "CALLRESULT"]
 
 
-@pytest.mark.parametrize("argv", [["--password", "CP1"], ["--password", "=x"], ["--whitelist", "X" * 21]])
+@pytest.mark.parametrize("argv", [["--password", "CP1"], ["--password", "=x"], ["--whitelist", "X" * 21],
+                                  ["--keep-frames", "-1"]])
 def test_cli_rejects_bad_options(argv, capsys):
     clock = VirtualClock()
     assert clock.run(cli.main(_args("--port", "0", "--http-port", "0", *argv), clock)) == 2
@@ -113,6 +114,53 @@ def test_parse_frame_and_result_actions():
         with pytest.raises(TimeoutError):
             await log.wait_for(lambda f: False, 5)
         assert [f.seq for f in log.select("CP1", since=3)] == [4, 5]
+
+    clock.run(scenario())
+
+
+def test_a_bounded_frame_log_keeps_the_last_frames_and_counts_every_one():
+    clock = VirtualClock()
+
+    async def scenario():
+        log = FrameLog(clock, console=False, keep=10)
+        trims = []
+        log.on_trim = lambda: trims.append(log.dropped)
+        waiter = asyncio.ensure_future(log.wait_for(lambda f: f.unique_id == "h25", 10, start=3))
+        for i in range(1, 31):
+            log.record(IN, "CP1", json.dumps([2, f"h{i}", "Heartbeat", {}]))
+        assert log.count == 30 and len(log.frames) < 11 + 1 and log.frames[-1].seq == 30
+        assert trims and trims[-1] == log.dropped == 30 - len(log.frames)
+        assert [f.seq for f in log.select(since=27)] == [28, 29, 30]
+        assert [f.seq for f in log.select(since=0)][0] == log.dropped + 1  # the dropped ones are gone
+        assert (await waiter).seq == 25
+        # an index among the dropped frames: the search goes on from the oldest kept one
+        assert (await log.wait_for(lambda f: True, 1, start=2)).seq == log.dropped + 1
+        with pytest.raises(ValueError, match="keep"):
+            FrameLog(clock, keep=0)
+
+    clock.run(scenario())
+
+
+def test_the_cli_csms_bounds_its_records_and_can_be_quiet():
+    clock = VirtualClock()
+    args = _args("--port", "0", "--http-port", "0", "--log-file", "", "--keep-frames", "20", "--quiet")
+
+    async def scenario():
+        csms = cli.build_csms(args, clock)
+        assert csms.frame_log.keep == 20 and not csms.frame_log._console
+        async with csms:
+            ws = await open_ws(csms, "CP1")
+            await ws.send(json.dumps([2, "b", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"}]))
+            await ws.recv()
+            for i in range(40):
+                await ws.send(json.dumps([2, f"m{i}", "MeterValues", {"connectorId": 1, "meterValue": [
+                    {"timestamp": clock.now().isoformat(), "sampledValue": [{"value": str(i)}]}]}]))
+                await ws.recv()
+            await ws.close()
+            assert len(csms.frames) <= 22 and csms.frame_log.count == 82
+            assert len(csms.meter_values) <= 20 and csms.frames[-1].seq == 82
+        loud = cli.build_csms(_args("--keep-frames", "0"), clock).frame_log
+        assert loud.keep is None and loud._console
 
     clock.run(scenario())
 
