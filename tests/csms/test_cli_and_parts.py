@@ -131,7 +131,7 @@ def test_a_bounded_frame_log_keeps_the_last_frames_and_counts_every_one():
         assert log.count == 30 and len(log.frames) < 11 + 1 and log.frames[-1].seq == 30
         assert trims and trims[-1] == log.dropped == 30 - len(log.frames)
         assert [f.seq for f in log.select(since=27)] == [28, 29, 30]
-        assert [f.seq for f in log.select(since=0)][0] == log.dropped + 1  # the dropped ones are gone
+        assert next(f.seq for f in log.select(since=0)) == log.dropped + 1  # the dropped ones are gone
         assert (await waiter).seq == 25
         # an index among the dropped frames: the search goes on from the oldest kept one
         assert (await log.wait_for(lambda f: True, 1, start=2)).seq == log.dropped + 1
