@@ -10,7 +10,7 @@ stream and the emulator's wire log (:mod:`chargepoint.harness.hil.reaction`) we 
   (contactors open / power unavailable / PWM withdrawn) output by the step that handled it;
 * detect -> wire: until the CH32 received ``@setStatePowerUnavailable`` (0 when the backend wrote
   it while parsing the fault line, before the station published the event);
-* inject -> detect: how long detection itself takes (the 1 s watchdog / meter comm-loss settings
+* inject -> detect: how long detection itself takes (the 1.5 s link watchdog / meter comm-loss settings
   dominate the silent cases).
 
 The requirement is the safe state within 100 ms of detection; the table says whether each

@@ -180,7 +180,7 @@ def test_run_with_missing_port_and_dead_meter_reports_and_retries(tmp_path: Path
     dead_meter = _free_port()  # nothing listens there
     base = tmp_path / "base.toml"
     base.write_text(f'[csms]\nport = 0\nhttp_port = 0\n[chargepoint]\ndata_dir = "{tmp_path / "data"}"\n'
-                    '[backend]\nwatchdog_s = 1.0\n')
+                    '[backend]\nwatchdog_s = 1.5\n')
     link = tmp_path / "evse"
 
     async def main() -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from backends.modbus.simulator import Fault as MeterFault
 from chargepoint.controller.types import Authorize, Fault, StateChanged, SubState
+from chargepoint.harness.hil.runtime import HIL_WATCHDOG_S
 from hal.types import BoardFault, MeterStatus, RcdReading, TemperatureReading
 from tests.hil.conftest import Rig, StackFactory
 from tests.hil.safety import Reaction, reaction
@@ -87,7 +88,8 @@ def test_emulator_stops_talking_then_talks_again(hil: StackFactory) -> None:
         emulator.inject("silent")
         r = await reaction(rig, t, lambda e: isinstance(e, BoardFault) and e.code == "link" and e.active)
         _check_safe(r)
-        assert r.detected_at - t >= 0.9  # the 1 s watchdog, not earlier
+        last_line = max(rec.t for rec in emulator.sent if rec.t <= t)
+        assert r.detected_at - last_line >= HIL_WATCHDOG_S - 0.05  # the watchdog, not earlier
         assert Fault.BOARD in rig.snap().faults
         # with the link down the snapshot keeps the CH32's last report (the emulated MCU is hung with
         # its contactors closed); the controller's outstanding pause request keeps the invariants
@@ -127,7 +129,7 @@ def test_garbage_and_truncated_lines_change_nothing(hil: StackFactory) -> None:
             emulator.inject("garbage")
             emulator.inject("truncated")
             await rig.clock.sleep(0.3)
-        await rig.clock.sleep(1.2)  # past one watchdog period: the good lines kept the link up
+        await rig.clock.sleep(HIL_WATCHDOG_S + 0.2)  # past one watchdog period: the good lines kept the link up
         assert rig.find(lambda e: isinstance(e, StateChanged), t) is None
         assert rig.snap().substate is SubState.C2 and not rig.snap().faults
         assert rig.world.contactors_closed()

@@ -18,9 +18,12 @@ from chargepoint.runtime import Runtime
 
 #: EV meter polling for seconds-long runs: 200 ms polls, comm loss after 1 s.
 FAST_METER: dict[str, float] = {"poll_interval_s": 0.2, "timeout_s": 0.2, "comm_loss_s": 1.0}
+#: Link watchdog for seconds-long runs.  The CH32 reports once a second (@ErrorFlags, ...), so a
+#: watchdog of 1 s races its own report period on a loaded machine: half a period of margin.
+HIL_WATCHDOG_S = 1.5
 
 
-async def start_runtime(clock: Clock, stack: HilStack, work_dir: Path, *, watchdog_s: float = 1.0,
+async def start_runtime(clock: Clock, stack: HilStack, work_dir: Path, *, watchdog_s: float = HIL_WATCHDOG_S,
                         meter: dict[str, float] | None = None, backend: dict[str, Any] | None = None) -> Runtime:
     """A started runtime connected to ``stack``.  ``backend``: extra smartevse options (``rcmon``,
     ``EVMeterType``, ...), passed through the runtime's free ``[sim]`` table."""
