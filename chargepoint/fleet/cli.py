@@ -80,7 +80,8 @@ async def run_fleet(args: argparse.Namespace, clock: Clock, template: FleetTempl
     first, last = (fleet.numbers[0], fleet.numbers[-1]) if len(fleet.numbers) else (0, -1)
     print(f"fleet: {len(fleet.members)} charge points ({template.cp_id(first) if last >= first else '-'} .. "
           f"{template.cp_id(last) if last >= first else '-'}) -> {template.csms_url}, ramp "
-          f"{template.ramp_per_s:g}/s" + (f", HTTP API http://{args.http}/api" if args.http else ""), flush=True)
+          f"{template.ramp_per_s:g}/s" + (f" ({fleet.ramp_per_s:g}/s for shard {args.shard})" if fleet.shard[1] > 1 else "")
+          + (f", HTTP API http://{args.http}/api" if args.http else ""), flush=True)
     await fleet.start()
     console = asyncio.create_task(run_console(fleet, clock, args.interval)) if args.interval > 0 else None
     try:

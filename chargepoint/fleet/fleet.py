@@ -1,7 +1,8 @@
 """The fleet: many members in one event loop, started at a ramp rate, driven by their behaviour.
 
 ``Fleet(clock, template, data_dir)``; ``await fleet.start()`` begins the ramp (members start in the
-background at ``template.ramp_per_s``); ``await fleet.stop()``.  ``fleet.summary()`` is what the
+background at ``template.ramp_per_s``, the rate of the whole fleet: a shard takes its share, see
+:attr:`Fleet.ramp_per_s`); ``await fleet.stop()``.  ``fleet.summary()`` is what the
 console and ``GET /api/summary`` show: counts the members keep up to date as their state changes
 (``Member.on_counts``), so a summary costs the same at 10 or 10,000 members.
 
@@ -100,6 +101,10 @@ class Fleet:
         self.store_kind = store
         self.store: FleetStore | None = None
         self.numbers = shard_numbers(template.numbers(), shard)
+        #: this process's boot rate: ``--ramp`` is the rate the CSMS sees from the whole fleet, so each
+        #: of n shards (``--shard``, ``--workers``) starts its members at 1/n of it -- the shards together
+        #: boot at the rate asked, not n times it
+        self.ramp_per_s = template.ramp_per_s / shard[1]
         self.histogram = Histogram()  # every latency since the start
         self.counters = Counters()
         self.traffic = Traffic()
@@ -138,7 +143,7 @@ class Fleet:
             await asyncio.shield(self._ramp)
 
     async def _run_ramp(self, members: list[Member]) -> None:
-        rate = self.template.ramp_per_s
+        rate = self.ramp_per_s
         clock = self.clock
         t0 = clock.monotonic()
         setting_up: set[asyncio.Task[None]] = set()
@@ -281,7 +286,7 @@ class Fleet:
             "departures": self.driver_stats.departures, "faults_injected": self.driver_stats.faults,
             "ramp_s": (self.ramp_done_at - self.started_at)
             if self.ramp_done_at is not None and self.started_at is not None else None,
-            "shard": f"{self.shard[0]}/{self.shard[1]}",
+            "shard": f"{self.shard[0]}/{self.shard[1]}", "ramp_per_s": self.ramp_per_s,
         }
         window.reset()
         return out
