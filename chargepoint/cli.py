@@ -1,4 +1,4 @@
-"""Command line: ``chargepoint run | csms | replay | hil | config``."""
+"""Command line: ``chargepoint run | config | csms | replay | hil | fleet``."""
 
 from __future__ import annotations
 
@@ -52,7 +52,26 @@ def _add_config(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.set_defaults(handler=_cmd_config)
 
 
-def build_parser() -> argparse.ArgumentParser:
+#: the other subcommands: name -> (module whose ``register(sub)`` adds it, its one-line help).  A
+#: command's module is imported only when that command is parsed: ``chargepoint run`` does not load
+#: the CSMS (cryptography, the compiled schemas), replay, HIL or fleet code -- 12 MB of RSS it has no use for
+COMMANDS: dict[str, tuple[str, str]] = {
+    "csms": ("chargepoint.csms.cli", "run the scriptable test central system (OCPP 1.6J + HTTP API)"),
+    "replay": ("scenarios.cli", "replay scenario files or recorded traces against the real stack in virtual time"),
+    "hil": ("chargepoint.harness.hil_cli",
+            "run the SmartEVSE v4 emulator on a pty and simulated Modbus meters (hardware in the loop)"),
+    "fleet": ("chargepoint.fleet.cli", "run many simulated charge points against one CSMS (load tests)"),
+}
+
+
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The subcommand ``argv`` names (the first word that is not an option), if any."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The command line.  With ``argv``, only the command it names is built in full (the others are
+    listed with their help, for ``--help``); without, every command."""
     parser = argparse.ArgumentParser(
         prog="chargepoint",
         description="OCPP 1.6J charge point for SmartEVSE hardware, with a simulated board and EV.",
@@ -60,14 +79,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_run(sub)
     _add_config(sub)
-    for module in ("chargepoint.csms.cli", "scenarios.cli", "chargepoint.harness.hil_cli", "chargepoint.fleet.cli"):
+    wanted = None if argv is None else _command_of(argv)
+    for name, (module, help_text) in COMMANDS.items():
+        if argv is not None and name != wanted:
+            sub.add_parser(name, help=help_text, add_help=False)  # named in --help; never run like this
+            continue
         try:
             mod = __import__(module, fromlist=["register"])
         except ImportError:
             continue
-        register = getattr(mod, "register", None)
-        if register is not None:
-            register(sub)
+        mod.register(sub)
     return parser
 
 
@@ -136,7 +157,8 @@ async def run_chargepoint(config: Config, clock: Clock) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()

@@ -23,8 +23,7 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-
-from cryptography import x509
+from typing import TYPE_CHECKING
 
 from chargepoint.ocpp.security.certificates import (
     HASH_ALGORITHMS,
@@ -39,6 +38,9 @@ from chargepoint.ocpp.security.certificates import (
     to_pem,
 )
 from chargepoint.ocpp.store import Db
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 log = logging.getLogger("chargepoint.ocpp.security")
 

@@ -17,11 +17,12 @@ import itertools
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
+# ``cryptography`` (8 MB of RSS) is imported by the functions that use it: a charge point that never
+# sees a certificate (security profiles 0-2 without certificate messages) does not load it
+if TYPE_CHECKING:
+    from cryptography import x509
 
 HASH_ALGORITHMS = {"SHA256": hashlib.sha256, "SHA384": hashlib.sha384, "SHA512": hashlib.sha512}
 _PEM_BEGIN = "-----BEGIN CERTIFICATE-----"
@@ -57,6 +58,9 @@ class HashData:
 
 def public_key_bits(key: object) -> bytes:
     """The subjectPublicKey BIT STRING content of a public key."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
     if isinstance(key, rsa.RSAPublicKey):
         return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
     if isinstance(key, ec.EllipticCurvePublicKey):
@@ -81,6 +85,8 @@ def hash_data(cert: x509.Certificate, issuer: x509.Certificate | None = None,
 
 def parse_chain(text: str) -> list[x509.Certificate]:
     """All certificates of a PEM text, in order; raises CertificateError."""
+    from cryptography import x509
+
     if _PEM_BEGIN not in text:
         raise CertificateError("not a PEM certificate (no BEGIN CERTIFICATE block)")
     try:
@@ -93,14 +99,20 @@ def parse_chain(text: str) -> list[x509.Certificate]:
 
 
 def to_pem(certs: list[x509.Certificate]) -> str:
+    from cryptography.hazmat.primitives import serialization
+
     return "".join(c.public_bytes(serialization.Encoding.PEM).decode("ascii") for c in certs)
 
 
 def fingerprint(cert: x509.Certificate) -> str:
+    from cryptography.hazmat.primitives import hashes
+
     return cert.fingerprint(hashes.SHA256()).hex()
 
 
 def subject_cn(cert: x509.Certificate) -> str | None:
+    from cryptography import x509
+
     names = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
     return str(names[0].value) if names else None
 
@@ -115,6 +127,8 @@ def check_validity(cert: x509.Certificate, now: datetime) -> str | None:
 
 
 def is_ca(cert: x509.Certificate) -> bool:
+    from cryptography import x509
+
     try:
         return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
     except x509.ExtensionNotFound:
@@ -123,6 +137,8 @@ def is_ca(cert: x509.Certificate) -> bool:
 
 def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     """``cert`` names ``issuer`` as its issuer and carries a valid signature of its key."""
+    from cryptography.exceptions import InvalidSignature
+
     try:
         cert.verify_directly_issued_by(issuer)
     except (ValueError, TypeError, InvalidSignature):
@@ -151,6 +167,10 @@ def verify_chain(chain: list[x509.Certificate], roots: list[x509.Certificate], n
 
 def verify_file_signature(cert: x509.Certificate, path: Path, signature: bytes) -> bool:
     """Is ``signature`` a SHA-256 signature of the file's bytes by the key of ``cert``?"""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
+
     digest = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 16), b""):

@@ -22,10 +22,7 @@ import logging
 import os
 from datetime import datetime
 from pathlib import Path
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from typing import TYPE_CHECKING
 
 from chargepoint.ocpp.security.certificates import (
     CertificateError,
@@ -36,6 +33,10 @@ from chargepoint.ocpp.security.certificates import (
     subject_cn,
     to_pem,
 )
+
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 log = logging.getLogger("chargepoint.ocpp.security")
 
@@ -97,6 +98,10 @@ class ClientIdentity:
 
     def make_csr(self, common_name: str, organization: str | None) -> str:
         """A new key pair (kept as pending) and its CSR in PEM."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+
         key = ec.generate_private_key(ec.SECP256R1())
         write_private(self._path("pending.key"), key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
@@ -108,6 +113,9 @@ class ClientIdentity:
         return csr.public_bytes(serialization.Encoding.PEM).decode("ascii")
 
     def _pending_key(self) -> ec.EllipticCurvePrivateKey | None:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+
         try:
             key = serialization.load_pem_private_key(self._path("pending.key").read_bytes(), password=None)
         except (OSError, ValueError):

@@ -21,9 +21,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
-from cryptography import x509
+from typing import TYPE_CHECKING, Any
 
 from chargepoint.clock import Clock
 from chargepoint.ocpp.firmware import FirmwareService, UpdatePlan
@@ -36,6 +34,9 @@ from chargepoint.ocpp.security.certificates import (
     verify_file_signature,
 )
 from chargepoint.ocpp.security.events import SecurityEventLog
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 log = logging.getLogger("chargepoint.ocpp.security")
 
