@@ -87,6 +87,7 @@ class Outbox:
         self._held_callbacks: list[Callable[[], Any]] = []
         self._handler_depth = 0
         self._retry_at = 0.0  # monotonic time before which the tx head must not be retried
+        self._known_empty = False  # tx_outbox has no row of this charge point (see _head)
         self._wakeup = asyncio.Event()
         self.last_traffic = clock.monotonic()
         self.stats = OutboxStats()
@@ -135,6 +136,7 @@ class Outbox:
             raise ValueError(f"{action} is not a transaction message")
         cur = db.execute("INSERT INTO tx_outbox(cp_id, action, payload, local_tx) VALUES (?,?,?,?)",
                          (self.cp, action, json.dumps(payload), local_tx))
+        self._known_empty = False  # (also if the caller rolls back: one query more, nothing missed)
         self._wake()
         return int(cur.lastrowid or 0)
 
@@ -147,10 +149,15 @@ class Outbox:
         return int(self.db.execute("SELECT COUNT(*) FROM tx_outbox WHERE cp_id=?", (self.cp,)).fetchone()[0])
 
     def _head(self) -> TxRow | None:
+        # an idle charge point's pump asks after every heartbeat: the answer "empty" is kept until
+        # the next insert (every row enters through insert_transaction_message) -- no query per wake-up
+        if self._known_empty:
+            return None
         r = self.db.execute(
             "SELECT id, action, payload, local_tx, attempts, unique_id FROM tx_outbox WHERE cp_id=? ORDER BY id LIMIT 1",
             (self.cp,)).fetchone()
         if r is None:
+            self._known_empty = True
             return None
         return TxRow(r[0], r[1], json.loads(r[2]), r[3], r[4], r[5])
 

@@ -76,3 +76,4 @@ def test_next_aligned():
     assert next_aligned(now, 900) == datetime(2026, 1, 5, 8, 15, tzinfo=UTC)
     assert next_aligned(datetime(2026, 1, 5, 8, 15, tzinfo=UTC), 900) == datetime(2026, 1, 5, 8, 30, tzinfo=UTC)
     assert next_aligned(datetime(2026, 1, 5, 23, 59, tzinfo=UTC), 3600) == datetime(2026, 1, 6, 0, 0, tzinfo=UTC)
+
