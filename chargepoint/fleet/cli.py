@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from chargepoint.clock import Clock, RealClock
@@ -131,7 +132,18 @@ def run_workers(args: argparse.Namespace, argv: list[str]) -> int:
 
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        codes = [p.wait() for p in procs]
+        # a worker that fails (its HTTP port taken, its store unreadable) stops the others: a fleet
+        # with a shard missing would load the CSMS with part of what was asked and look fine
+        failed = False
+        while [p.poll() for p in procs].count(None):  # poll every one: any() would stop at the first alive
+            if not failed and any(p.returncode not in (None, 0) for p in procs):
+                failed = True
+                bad = next(p for p in procs if p.returncode not in (None, 0))
+                print(f"chargepoint fleet: worker {procs.index(bad)} exited with {bad.returncode}; "
+                      "stopping the others", file=sys.stderr, flush=True)
+                forward(signal.SIGTERM, None)
+            time.sleep(0.2)
+        codes = [p.returncode for p in procs]
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

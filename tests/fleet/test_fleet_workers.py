@@ -130,3 +130,31 @@ async def test_two_workers_split_the_range_and_stop_together_on_sigterm(tmp_path
             proc.kill()
             await proc.wait()
         await csms.stop()
+
+
+async def test_a_worker_that_fails_stops_the_others_and_the_fleet_exits_non_zero(tmp_path):
+    """Worker 1's HTTP port is taken: it exits at once; the parent stops worker 0 (which booted its
+    shard) and exits with worker 1's code -- no fleet running with a shard missing."""
+    clock = RealClock()
+    csms = TestCsms(clock, http_port=None, console_log=False, ping_interval=None)
+    await csms.start()
+    port = _two_free_ports()
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", port + 1))
+    taken.listen()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "chargepoint", "fleet", "--workers", "2", "--count", str(COUNT), "--ramp", "0",
+        "--csms-url", csms.url, "--http", f"127.0.0.1:{port}", "--data-dir", str(tmp_path / "data"),
+        "--interval", "0", cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        code = await asyncio.wait_for(proc.wait(), 90)
+        _, err = await proc.communicate()
+        assert code != 0
+        assert "worker 1 exited with" in err.decode() and "stopping the others" in err.decode(), err.decode()[-2000:]
+        await _until(lambda: not csms.sessions, 10, "worker 0's websockets closed")
+    finally:
+        taken.close()
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        await csms.stop()
