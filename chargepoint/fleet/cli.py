@@ -16,7 +16,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from chargepoint.clock import Clock, RealClock
@@ -142,7 +141,8 @@ def run_workers(args: argparse.Namespace, argv: list[str]) -> int:
                 print(f"chargepoint fleet: worker {procs.index(bad)} exited with {bad.returncode}; "
                       "stopping the others", file=sys.stderr, flush=True)
                 forward(signal.SIGTERM, None)
-            time.sleep(0.2)
+            with contextlib.suppress(subprocess.TimeoutExpired):  # a blocking wait, a 0.2 s look-around
+                next(p for p in procs if p.returncode is None).wait(timeout=0.2)
         codes = [p.returncode for p in procs]
     finally:
         for sig, handler in previous.items():
