@@ -245,9 +245,22 @@ class SimConnector:
         elif wanted == ev.draw_a:
             timers.pop("ev_current", None)
         if ev.draw_a > 0.0:
-            timers.setdefault("ev_update", t + o.ev_update_s)
+            if "ev_update" not in timers:
+                timers["ev_update"] = self._ev_update_due(t)
         else:
             timers.pop("ev_update", None)
+
+    def _ev_update_due(self, t: float) -> float:
+        """When the EV next re-evaluates its SoC and taper: ``ev_update_s`` from ``t`` -- with
+        ``ev_update_with_meter``, brought forward to the last periodic meter reading before then, so
+        that the two share one wake-up of the board (a fleet of charging EVs would otherwise wake
+        twice per meter period)."""
+        due = t + self.opts.ev_update_s
+        meter = self.timers.get("meter")
+        interval = self.opts.meter_interval_s
+        if self.opts.ev_update_with_meter and meter is not None and t < meter <= due:
+            return meter + interval * int((due - meter) / interval + 1e-9)
+        return due
 
     # ------------------------------------------------------------------ what the board reports
     def observe(self, t: float, out: list[HalEvent], meter_due: bool) -> None:

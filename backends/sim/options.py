@@ -26,6 +26,8 @@ class SimOptions:
     ev_request_delay_s: float = 1.0  # EV goes 9 V -> 6 V this long after PWM appears
     ev_stop_delay_s: float = 1.0  # EV stops drawing and goes 6 V -> 9 V this long after PWM is withdrawn
     ev_update_s: float = 10.0  # SoC / taper re-evaluation period while charging
+    #: re-evaluate at the last periodic meter reading within ev_update_s instead (one wake-up for both)
+    ev_update_with_meter: bool = False
     temperature_c: float = 30.0
     overtemp_c: float = 80.0  # temperature while the "overtemp" fault is injected
     # the EV plugged in by plug() unless set_ev() changes it

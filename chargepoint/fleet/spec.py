@@ -71,4 +71,6 @@ class CpSpec:
     def sim_options(self) -> dict[str, Any]:
         """Options of the member's simulated board (backends.sim)."""
         return {"connectors": self.connectors, "max_current_a": self.max_current_a, "phases": self.phases,
-                "meter_interval_s": self.meter_interval_s, "idle_meter_interval_s": self.idle_meter_interval_s}
+                "meter_interval_s": self.meter_interval_s, "idle_meter_interval_s": self.idle_meter_interval_s,
+                # the EV's SoC / taper re-evaluation at its meter readings: one wake-up per period
+                "ev_update_with_meter": True}

@@ -145,3 +145,37 @@ def test_options_validation_names_the_field() -> None:
         SimOptions.from_mapping({"has_lock": "maybe"})
     o = SimOptions.from_mapping({"connectors": "2", "port": "/dev/null", "has_lock": "false"})
     assert o.connectors == 2 and not o.has_lock
+
+
+def _wakes(model: SimModel, start: float, until: float) -> list[float]:
+    """The instants the model wants to be woken at between ``start`` and ``until`` (steady charging)."""
+    model.advance(start)
+    wakes: list[float] = []
+    while (t := model.next_event_time()) is not None and t <= until:
+        wakes.append(t)
+        model.advance(t)
+    return wakes
+
+
+@pytest.mark.parametrize("aligned", [False, True])
+def test_ev_update_with_meter_shares_the_meter_wakeup(aligned: bool) -> None:
+    """A fleet member's EV re-evaluates its SoC at its meter readings: one wake-up per meter period
+    instead of two (the SoC re-evaluation and the reading, each on its own phase)."""
+    rig, model = _session(ev_soc=20.0, meter_interval_s=10.0, ev_update_s=10.0, ev_update_with_meter=aligned)
+    rig.run_until(30.0)
+    assert model.ev_current(1) == (16.0, 16.0, 16.0)
+    wakes = _wakes(model, rig.now, rig.now + 100.0)
+    assert len(wakes) == (10 if aligned else 20)
+    meter_times = {round(t, 6) for t in wakes}
+    assert len(meter_times) == len(wakes)
+
+
+def test_ev_update_with_meter_still_tapers_and_stops_when_full() -> None:
+    rig, model = _session(ev_soc=99.0, ev_capacity_kwh=10.0, ev_update_s=5.0, ev_update_with_meter=True)
+    rig.run_until(10.0)
+    i = model.ev_current(1)[0]
+    assert 32.0 * 0.1 < i < 32.0 * 0.2
+    rig.run_until(4000.0)
+    assert model.soc(1) == pytest.approx(100.0)
+    assert model.ev_current(1) == (0.0, 0.0, 0.0)
+    assert rig.controller.snapshot(1).substate == "B2"
