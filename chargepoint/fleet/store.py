@@ -17,8 +17,11 @@ Guarantees (the single charge point's, :mod:`chargepoint.ocpp.store`):
   Every frame -- a CALL of the outbox, the CALLRESULT of a handler that changed state -- leaves only
   after what it depends on is on disk (synchronous=FULL's promise, one fsync for many members).
 
-The batcher: a write opens the batch (``BEGIN``).  The batch is committed as soon as a member waits
-for it and no fsync is running, when it holds ``max_batch`` writes, or else after ``max_delay_s``.
+The batcher: a write opens the batch (``BEGIN``).  The batch is committed once a member waits for
+it, no fsync is running and the batch is ``commit_window_s`` old (the group-commit window: at a
+hundred MeterValues a second, each fsync serves several members instead of one -- a fsync round
+costs the loop a thread hand-off and the kernel its journal), when it holds ``max_batch`` writes,
+or else after ``max_delay_s``.
 COMMIT runs on the event loop with synchronous=NORMAL (the WAL frames go to the OS, no fsync: well
 under a millisecond for a batch of ``max_batch``); the fsync of the WAL file runs in a worker thread
 while the loop goes on, and covers every batch committed before it started; the members waiting for
@@ -56,6 +59,8 @@ from chargepoint.ocpp.store import Store
 log = logging.getLogger("chargepoint.fleet.store")
 
 DB_FILE = "fleet.sqlite3"
+#: the group-commit window: a frame that waits for its write leaves at most this much later
+COMMIT_WINDOW_S = 0.02
 
 
 def fleet_db_file(shard: tuple[int, int] = (0, 1)) -> str:
@@ -92,11 +97,13 @@ class BatchStats:
 
 class FleetStore:
     def __init__(self, clock: Clock, path: Path | str, *, max_delay_s: float = 0.01, max_batch: int = 500,
-                 checkpoint_every: int = 200, autocheckpoint_pages: int = 4000) -> None:
+                 commit_window_s: float = COMMIT_WINDOW_S, checkpoint_every: int = 200,
+                 autocheckpoint_pages: int = 4000) -> None:
         self.clock = clock
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.max_delay_s = max_delay_s
+        self.commit_window_s = commit_window_s
         self.max_batch = max_batch
         self.checkpoint_every = checkpoint_every
         self.conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
@@ -119,6 +126,7 @@ class FleetStore:
         self._committed = 0      # every batch <= this one is committed (in the OS, not yet on disk)
         self._durable = 0        # every batch <= this one is committed and fsynced
         self._blocks = 0         # writes in the open batch
+        self._opened_at = 0.0    # when the open batch began (clock.monotonic())
         self._depth = 0          # open savepoints (a member inside ``with db:``)
         self._since_ckpt = 0
         self._syncing = False
@@ -177,6 +185,7 @@ class FleetStore:
             self._start_sync()
         if not self.conn.in_transaction:
             self.conn.execute("BEGIN")
+            self._opened_at = self.clock.monotonic()
         view.need = self._batch
         if self._depth == 0:
             self._blocks += 1
@@ -194,12 +203,28 @@ class FleetStore:
         self._dirty.set()
         await fut
 
+    def _waited_for(self) -> bool:
+        return any(need >= self._batch for need, _ in self._waiters)
+
+    def _window_left(self) -> float:
+        return self._opened_at + self.commit_window_s - self.clock.monotonic()
+
     def _due(self) -> bool:
-        """Commit now: the batch is full, or someone waits for it and no fsync is running (one that
-        runs is followed by the next at once: the batch grows meanwhile, one fsync serves it)."""
+        """Commit now: the batch is full, or someone waits for it, no fsync is running (one that runs
+        is followed by the next at once: the batch grows meanwhile, one fsync serves it) and its
+        group-commit window has passed."""
         if self._blocks >= self.max_batch:
             return True
-        return not self._syncing and any(need >= self._batch for need, _ in self._waiters)
+        return not self._syncing and self._waited_for() and self._window_left() <= 0
+
+    def _wait_s(self) -> float | None:
+        """How long the batcher sleeps unless kicked: until the fsync is done, the window passes, or
+        ``max_delay_s`` (nobody waits)."""
+        if self._syncing:
+            return None
+        if self._waited_for():
+            return max(0.0, self._window_left())
+        return self.max_delay_s
 
     async def _run(self) -> None:
         try:
@@ -208,10 +233,11 @@ class FleetStore:
                 while not self._due():
                     self._kick.clear()
                     try:
-                        async with asyncio.timeout(None if self._syncing else self.max_delay_s):
+                        async with asyncio.timeout(self._wait_s()):
                             await self._kick.wait()
                     except TimeoutError:
-                        break  # nobody waited: the batch is committed after max_delay_s all the same
+                        if not self._waited_for():
+                            break  # nobody waited: the batch is committed after max_delay_s all the same
                 self._dirty.clear()
                 self._commit()
                 self._start_sync()

@@ -176,3 +176,32 @@ async def test_sigkill_at_any_instant_keeps_whole_blocks_in_order_and_every_acke
             # nothing that was acknowledged ("sent") is lost
             assert n >= acked_ever[cp], (cp, n, acked_ever[cp])
     assert _read(path, "PRAGMA integrity_check") == [("ok",)]
+
+
+@pytest.mark.parametrize("window", [0.0, 1.0])
+async def test_the_group_commit_window_lets_one_fsync_serve_members_that_wait_one_after_another(tmp_path, window):
+    """Ten members write and wait for their writes 3 ms apart: with a window, one batch and one fsync
+    serve all ten (each still waits until its write is on disk); without, the first commits alone."""
+    clock = RealClock()
+    path = tmp_path / "fleet.sqlite3"
+    fleet = FleetStore(clock, path, max_delay_s=10.0, commit_window_s=window)
+    await fleet.start()
+    views = [fleet.open(f"CP-{n}").db for n in range(10)]
+    done: list[int] = []
+
+    async def member(n: int, view: FleetView) -> None:
+        await clock.sleep(0.003 * n)
+        view.execute("INSERT INTO kv(cp_id, ns, key, value) VALUES (?, 'x', 'k', ?)", (view.cp_id, str(n)))
+        await view.durable()
+        assert _read(path, "SELECT value FROM kv WHERE cp_id=?", view.cp_id) == [(str(n),)]
+        done.append(n)
+
+    t0 = clock.monotonic()
+    await asyncio.gather(*(member(n, v) for n, v in enumerate(views)))  # type: ignore[arg-type]
+    assert sorted(done) == list(range(10))
+    if window:
+        assert fleet.stats.batches == 1 and fleet.stats.fsyncs == 1
+        assert clock.monotonic() - t0 >= window - 0.01  # the first waited for the window
+    else:
+        assert fleet.stats.batches >= 2
+    await fleet.close()
