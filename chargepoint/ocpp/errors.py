@@ -55,8 +55,11 @@ def parse_rfc3339(text: str) -> datetime:
 
 
 def format_datetime(dt: datetime) -> str:
-    """OCPP timestamp: UTC, millisecond precision, 'Z'."""
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    """OCPP timestamp: UTC, millisecond precision, 'Z'.  (Not strftime: a fleet formats hundreds of
+    these a second, and strftime costs about three times as much.)"""
+    u = dt if dt.tzinfo is UTC else dt.astimezone(UTC)
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (  # noqa: UP031 (the fastest of the formats here)
+        u.year, u.month, u.day, u.hour, u.minute, u.second, u.microsecond // 1000)
 
 
 def check_datetimes(payload: Any, path: str = "") -> None:

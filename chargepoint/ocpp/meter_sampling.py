@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from chargepoint.ocpp.errors import format_datetime
 from chargepoint.ocpp.meter_values import meter_value, sampled_values
 
 if TYPE_CHECKING:
@@ -74,5 +73,5 @@ class MeterSampling:
         meter = tm.station.latest_meter(connector)
         with tm.db:
             if meter is not None:
-                tm.rows.note_meter(tm.db, tx.local_id, meter.energy_import_wh, format_datetime(tm.clock.now()))
+                tm.note_meter(tx, meter)
             tm.outbox.insert_transaction_message(tm.db, "MeterValues", payload, tx.local_id)

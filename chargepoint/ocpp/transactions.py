@@ -181,10 +181,14 @@ class TransactionManager:
         now = self.clock.monotonic()
         if not force and now - self._last_persist.get(m.connector, -1e9) < METER_PERSIST_EVERY_S:
             return
-        self._last_persist[m.connector] = now
-        tx = self._active[m.connector]
         with self.db:
-            self.rows.note_meter(self.db, tx.local_id, m.energy_import_wh, format_datetime(self.clock.now()))
+            self.note_meter(self._active[m.connector], m)
+
+    def note_meter(self, tx: Transaction, m: MeterReading) -> None:
+        """Persist ``m`` as the last reading of ``tx`` (inside the caller's ``with db:``); the next
+        board reading within METER_PERSIST_EVERY_S then needs no write of its own."""
+        self._last_persist[tx.connector] = self.clock.monotonic()
+        self.rows.note_meter(self.db, tx.local_id, m.energy_import_wh, format_datetime(self.clock.now()))
 
     # -- authorisation --------------------------------------------------------------------------
     async def authorize_tag(self, id_tag: str) -> dict[str, Any]:
