@@ -143,6 +143,9 @@ class Controller:
         self._handlers = _FOLLOWER if ctx.board_owns else _NORMAL
         self._conns: Sequence[ConnectorState] = ctx.conns[1:]
         self._started = False
+        #: snapshots as of the last step: the state changes only in start() and handle(), and the
+        #: OCPP side asks several times per step (status, MeterValues, smart charging)
+        self._snaps: dict[int, ConnectorSnapshot] = {}
 
     @property
     def connectors(self) -> int:
@@ -150,6 +153,7 @@ class Controller:
 
     def start(self, now: float) -> list[ControllerOutput]:
         """Initial safe commands for every connector: pilot constant, contactors open, lock open."""
+        self._snaps.clear()
         self._ctx.now = now
         self._started = True
         out: list[ControllerOutput] = []
@@ -166,6 +170,7 @@ class Controller:
         pilot change), then the notifications (FaultChanged, StateChanged, OfferedCurrentChanged).
         """
         ctx = self._ctx
+        self._snaps.clear()
         if now > ctx.now:
             ctx.now = now
         now = ctx.now
@@ -204,11 +209,14 @@ class Controller:
         return best
 
     def snapshot(self, n: int) -> ConnectorSnapshot:
-        c = self._ctx.conn(n)
-        return snapshot(self._ctx, c, self._mode.ev_flags(c))
+        snap = self._snaps.get(n)
+        if snap is None:
+            c = self._ctx.conn(n)
+            snap = self._snaps[n] = snapshot(self._ctx, c, self._mode.ev_flags(c))
+        return snap
 
     def snapshots(self) -> list[ConnectorSnapshot]:
-        return [snapshot(self._ctx, c, self._mode.ev_flags(c)) for c in self._conns]
+        return [self.snapshot(c.number) for c in self._conns]
 
     def check_invariants(self) -> None:
         """Raise AssertionError naming the first broken safety invariant."""

@@ -89,6 +89,8 @@ class Outbox:
         self._retry_at = 0.0  # monotonic time before which the tx head must not be retried
         self._known_empty = False  # tx_outbox has no row of this charge point (see _head)
         self._wakeup = asyncio.Event()
+        self._timer: asyncio.TimerHandle | None = None  # wakes the pump (see _wake_at)
+        self._timer_at = 0.0
         self.last_traffic = clock.monotonic()
         self.stats = OutboxStats()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -259,6 +261,30 @@ class Outbox:
     # -- the pump ------------------------------------------------------------------------
     async def run(self, send: Sender) -> None:
         """Send until the connection fails (the sender raises); returns never otherwise."""
+        try:
+            await self._pump(send)
+        finally:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+    def _wake_at(self, deadline: float | None) -> None:
+        """Have the pump woken at ``deadline`` at the latest.  A timer armed for earlier stays: the
+        pump wakes, finds nothing due and sleeps again -- one timer per heartbeat interval, not a
+        timer armed and cancelled at every turn of the pump (a charging member turns it every few
+        seconds, and its heartbeat deadline moves on with every message)."""
+        if deadline is None or (self._timer is not None and self._timer_at <= deadline):
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = deadline
+        self._timer = self.clock.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._wakeup.set()
+
+    async def _pump(self, send: Sender) -> None:
         while True:
             self._wakeup.clear()
             if self._handler_depth > 0:  # a reply is being prepared: it goes first
@@ -284,12 +310,8 @@ class Outbox:
                         await self._heartbeat(send)
                         continue
                     wait = due if wait is None else min(wait, due)
-            try:
-                # asyncio.timeout, not wait_for: wait_for (3.11) can swallow a cancellation
-                async with asyncio.timeout(wait):
-                    await self._wakeup.wait()
-            except TimeoutError:
-                pass
+            self._wake_at(None if wait is None else self.clock.monotonic() + wait)
+            await self._wakeup.wait()
 
     def _next_item(self) -> _Item | None:
         if self.mode == "offline":
