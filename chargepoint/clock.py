@@ -133,8 +133,11 @@ class RealClock(Clock):
     def _raw_timestamp(self) -> float:
         return time.time()
 
-    def run(self, main: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run(main)
+    def run(self, main: Coroutine[Any, Any, T],
+            loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None) -> T:
+        """Run ``main`` on a new event loop: asyncio's own, or one ``loop_factory`` makes (uvloop)."""
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            return runner.run(main)
 
 
 #: Real seconds a virtual-time run may take before it is stopped as runaway.

@@ -16,7 +16,9 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 from chargepoint.clock import Clock, RealClock
 from chargepoint.config import parse_hostport
@@ -41,6 +43,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=1, help="random seed of the behaviour")
     p.add_argument("--interval", type=float, default=2.0, metavar="S", help="console refresh (0 = off)")
     p.add_argument("--log-level", default="error", choices=("debug", "info", "warning", "error"))
+    p.add_argument("--loop", default="auto", choices=("auto", "uvloop", "asyncio"),
+                   help="event loop: uvloop (libuv: a tenth to a sixth less CPU per member), asyncio's "
+                        "own, or auto (uvloop where it is installed; the default)")
 
 
 def build_template(args: argparse.Namespace) -> FleetTemplate:
@@ -174,10 +179,24 @@ def _run(args: argparse.Namespace) -> int:
         return run_workers(args, argv)
     from chargepoint.logs import configure_logging
 
+    loop_factory = event_loop_factory(args.loop)
     clock = RealClock()
     configure_logging(clock, "json", args.log_level)
     os.makedirs(args.data_dir, exist_ok=True)
-    return clock.run(run_fleet(args, clock, template))
+    return clock.run(run_fleet(args, clock, template), loop_factory=loop_factory)
+
+
+def event_loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """``--loop``: uvloop's loop factory, or None for asyncio's own loop."""
+    if name == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        if name == "uvloop":
+            raise TemplateError("--loop", "uvloop is not installed (pip install uvloop)") from None
+        return None
+    return cast("Callable[[], asyncio.AbstractEventLoop]", uvloop.new_event_loop)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

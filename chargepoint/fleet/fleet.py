@@ -286,10 +286,18 @@ class Fleet:
             "departures": self.driver_stats.departures, "faults_injected": self.driver_stats.faults,
             "ramp_s": (self.ramp_done_at - self.started_at)
             if self.ramp_done_at is not None and self.started_at is not None else None,
-            "shard": f"{self.shard[0]}/{self.shard[1]}", "ramp_per_s": self.ramp_per_s,
+            "shard": f"{self.shard[0]}/{self.shard[1]}", "ramp_per_s": self.ramp_per_s, "loop": _loop_name(),
         }
         window.reset()
         return out
+
+
+def _loop_name() -> str | None:
+    """The event loop the fleet runs on: "uvloop" or "asyncio" (``chargepoint fleet --loop``)."""
+    try:
+        return type(asyncio.get_running_loop()).__module__.split(".")[0]
+    except RuntimeError:
+        return None
 
 
 def member_state(m: Member) -> str:

@@ -14,9 +14,11 @@ from collections import Counter
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from chargepoint.clock import RealClock
 from chargepoint.csms import IN, TestCsms
+from chargepoint.fleet.cli import event_loop_factory
 from chargepoint.fleet.fleet import shard_numbers
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,7 +77,8 @@ async def _get(http: aiohttp.ClientSession, url: str) -> dict:
         return await r.json()
 
 
-async def test_two_workers_split_the_range_and_stop_together_on_sigterm(tmp_path):
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+async def test_two_workers_split_the_range_and_stop_together_on_sigterm(tmp_path, loop):
     clock = RealClock()
     csms = TestCsms(clock, http_port=None, console_log=False, ping_interval=None)
     await csms.start()
@@ -83,7 +86,7 @@ async def test_two_workers_split_the_range_and_stop_together_on_sigterm(tmp_path
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "chargepoint", "fleet", "--workers", "2", "--count", str(COUNT), "--ramp", "0",
         "--csms-url", csms.url, "--http", f"127.0.0.1:{port}", "--export", str(tmp_path / "lat.json"),
-        "--data-dir", str(tmp_path / "data"), "--interval", "0", cwd=ROOT,
+        "--data-dir", str(tmp_path / "data"), "--interval", "0", "--loop", loop, cwd=ROOT,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     workers: list[int] = []
     try:
@@ -100,6 +103,7 @@ async def test_two_workers_split_the_range_and_stop_together_on_sigterm(tmp_path
                 shards.append((summary, [c["id"] for c in listing["chargepoints"]]))
         (s0, ids0), (s1, ids1) = shards
         assert (s0["shard"], s1["shard"]) == ("0/2", "1/2")
+        assert s0["loop"] == s1["loop"] == loop  # --loop reaches the workers
         assert (s0["charge_points"], s1["charge_points"]) == (6, 5)
         expected = [[f"CP-{n:05d}" for n in shard_numbers(range(1, COUNT + 1), (k, 2))] for k in range(2)]
         assert sorted(ids0) == expected[0] and sorted(ids1) == expected[1]
@@ -158,3 +162,10 @@ async def test_a_worker_that_fails_stops_the_others_and_the_fleet_exits_non_zero
             proc.kill()
             await proc.wait()
         await csms.stop()
+
+
+def test_the_default_event_loop_is_uvloop_where_it_is_installed():
+    uvloop = pytest.importorskip("uvloop")
+    assert event_loop_factory("auto") is uvloop.new_event_loop
+    assert event_loop_factory("uvloop") is uvloop.new_event_loop
+    assert event_loop_factory("asyncio") is None
