@@ -59,7 +59,8 @@ from chargepoint.ocpp.store import Store
 log = logging.getLogger("chargepoint.fleet.store")
 
 DB_FILE = "fleet.sqlite3"
-#: the group-commit window: a frame that waits for its write leaves at most this much later
+#: the group-commit window: a frame that waits for its write leaves at most about this much later;
+#: also the default delay of a write nobody waits for
 COMMIT_WINDOW_S = 0.02
 
 
@@ -96,8 +97,8 @@ class BatchStats:
 
 
 class FleetStore:
-    def __init__(self, clock: Clock, path: Path | str, *, max_delay_s: float = 0.01, max_batch: int = 500,
-                 commit_window_s: float = COMMIT_WINDOW_S, checkpoint_every: int = 200,
+    def __init__(self, clock: Clock, path: Path | str, *, max_delay_s: float = COMMIT_WINDOW_S,
+                 max_batch: int = 500, commit_window_s: float = COMMIT_WINDOW_S, checkpoint_every: int = 200,
                  autocheckpoint_pages: int = 4000) -> None:
         self.clock = clock
         self.path = Path(path)
