@@ -11,10 +11,6 @@ from chargepoint.home.metrics import Metrics
 
 
 def home_service_factories(config: Config) -> list[Callable[[Any], Any]]:
-    """None without a reader: with the local HTTP API off and no MQTT broker nobody can see the home
-    tools (REST, status page, /metrics, MQTT), and the hub's chart sampler would only cost CPU."""
-    if not config.http.listen and not config.mqtt.host:
-        return []
     factories: list[Callable[[Any], Any]] = [HomeHub, Metrics]
     if config.mqtt.host:
         from chargepoint.home.mqtt_bridge import MqttBridge
