@@ -44,7 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--interval", type=float, default=2.0, metavar="S", help="console refresh (0 = off)")
     p.add_argument("--log-level", default="error", choices=("debug", "info", "warning", "error"))
     p.add_argument("--loop", default="auto", choices=("auto", "uvloop", "asyncio"),
-                   help="event loop: uvloop (libuv: a tenth to a sixth less CPU per member), asyncio's "
+                   help="event loop: uvloop (libuv: measured a sixth less CPU per idle member, a twentieth per charging one), asyncio's "
                         "own, or auto (uvloop where it is installed; the default)")
 
 
